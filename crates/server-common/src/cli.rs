@@ -1,0 +1,80 @@
+//! The command-line contract shared by every server binary.
+//!
+//! Each server defines its own `clap::Parser` and `#[command(flatten)]`s [`CommonArgs`] into it,
+//! adding only its model-specific flags (`--pool`, `--trigger`, `--pattern`, …).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+/// The flags every server accepts.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Address to listen on, HOST:PORT (port 0 picks a free port; the announce line tells which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Document root [default: ./www when run from the workspace root, else the workspace's www/].
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+
+    /// Close a connection that makes no progress (no byte in or out) for this many seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+
+    /// Log one line per answered request to stderr (off by default: never on the hot path).
+    #[arg(long)]
+    pub log: bool,
+}
+
+impl CommonArgs {
+    /// The idle timeout as a [`Duration`].
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+
+    /// The document root: `--root`, else `./www` if it exists, else the workspace's `www/`.
+    pub fn root_dir(&self) -> PathBuf {
+        if let Some(root) = &self.root {
+            return root.clone();
+        }
+        let local = PathBuf::from("www");
+        if local.is_dir() {
+            return local;
+        }
+        // This crate lives at <workspace>/crates/server-common.
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www"))
+    }
+
+    /// The `http-core` configuration these flags describe. Fails with a clear message when the
+    /// root is not a readable directory.
+    pub fn http_config(&self) -> io::Result<Arc<http_core::Config>> {
+        let root = self.root_dir();
+        let mut config = http_core::Config::new(&root).map_err(|e| {
+            io::Error::new(e.kind(), format!("document root {}: {e}", root.display()))
+        })?;
+        config.limits.idle_timeout = self.timeout();
+        config.log_requests = self.log;
+        Ok(Arc::new(config))
+    }
+}
+
+/// The number of worker threads to use when `--workers` is not given: one per CPU.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Print a fatal start-up error as one line and exit with status 1 (used by every `main`).
+pub fn exit_on_error<T>(what: &str, result: io::Result<T>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => {
+            eprintln!("error: {what}: {err}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! What every `server-*` binary of io-models shares, so that each server crate contains only its
+//! I/O model.
+//!
+//! | module | what it gives a server |
+//! |---|---|
+//! | [`cli`] | the command-line contract every server accepts (`--addr`, `--root`, `--timeout`, `--log`) |
+//! | [`listener`] | binding the listening socket and printing the one announce line |
+//! | [`shutdown`] | SIGINT/SIGTERM turned into a flag and a readable file descriptor |
+//! | [`pool`] | a fixed-size thread pool with a bounded queue (the course's 线程池) |
+//! | [`timers`] | a deadline queue, so an event loop can time out idle connections without a thread each |
+//! | [`pump`] | moving bytes between a non-blocking socket and an [`http_core::Connection`] |
+//! | [`accept`] | what to do with each error `accept(2)` can return |
+//! | [`stats`] | counters printed once at exit (`served N requests on M connections`) |
+//! | [`sys`] | the few raw syscalls the helpers need, each behind a small safe function |
+#![warn(missing_docs)]
+
+pub mod accept;
+pub mod cli;
+pub mod listener;
+pub mod pool;
+pub mod pump;
+pub mod shutdown;
+pub mod stats;
+pub mod sys;
+pub mod timers;

@@ -1,0 +1,67 @@
+//! Binding the listening socket, and the announce line every harness and test waits for.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{FromRawFd, IntoRawFd};
+
+use nix::sys::socket::{
+    self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, sockopt,
+};
+
+/// How to set up the listening socket.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListenOptions {
+    /// `O_NONBLOCK` on the listener (every readiness and signal-driven server wants this).
+    pub nonblocking: bool,
+    /// `SO_REUSEPORT`, so several sockets (one per event loop) can bind the same port and the
+    /// kernel spreads new connections across them.
+    pub reuse_port: bool,
+}
+
+/// The listen backlog we ask for; the kernel caps it at `net.core.somaxconn` (4096 here).
+pub const BACKLOG: i32 = 4096;
+
+/// Create, configure, bind and listen. `SO_REUSEADDR` is always set so a restarted server does
+/// not fail on connections still in `TIME_WAIT`.
+pub fn bind(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if options.nonblocking {
+        flags |= SockFlag::SOCK_NONBLOCK;
+    }
+    let fd = socket::socket(family, SockType::Stream, flags, None)
+        .map_err(|e| with_context(e, "socket"))?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)
+        .map_err(|e| with_context(e, "SO_REUSEADDR"))?;
+    if options.reuse_port {
+        socket::setsockopt(&fd, sockopt::ReusePort, &true)
+            .map_err(|e| with_context(e, "SO_REUSEPORT"))?;
+    }
+    socket::bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(addr),
+    )
+    .map_err(|e| with_context(e, &format!("bind {addr}")))?;
+    let backlog = Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN);
+    socket::listen(&fd, backlog).map_err(|e| with_context(e, "listen"))?;
+    // SAFETY: `fd` is a freshly created, owned, listening TCP socket; ownership moves into the
+    // `TcpListener`, which will close it exactly once.
+    Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
+}
+
+/// Print the one line that says the server is ready: `listening on http://HOST:PORT`, with the
+/// real port, and flush it (stdout may be a pipe read by a test or the harness).
+pub fn announce(listener: &TcpListener) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening on http://{addr}")?;
+    out.flush()
+}
+
+fn with_context(errno: nix::errno::Errno, what: &str) -> io::Error {
+    let err = io::Error::from(errno);
+    io::Error::new(err.kind(), format!("{what}: {err}"))
+}

@@ -1,0 +1,100 @@
+//! A fixed-size thread pool with a bounded job queue (线程池, as in the course notes).
+//!
+//! Threads are created once, at start-up; all of them sleep on one shared queue; the first to
+//! wake takes the job. The queue is bounded, so a producer that outruns the workers blocks in
+//! [`ThreadPool::execute`] instead of growing memory without limit. Nobody busy-waits: idle
+//! workers sleep in the channel's condition variable.
+
+use std::io;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed set of worker threads fed through one bounded queue.
+#[derive(Debug)]
+pub struct ThreadPool {
+    queue: Option<SyncSender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// The pool was shut down, so the job was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolClosed;
+
+impl std::fmt::Display for PoolClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("thread pool is shut down")
+    }
+}
+
+impl std::error::Error for PoolClosed {}
+
+impl ThreadPool {
+    /// Start `threads` workers (at least one) named `{name}-{i}`, sharing a queue that holds at
+    /// most `queue_capacity` waiting jobs.
+    pub fn new(name: &str, threads: usize, queue_capacity: usize) -> io::Result<ThreadPool> {
+        let (queue, jobs) = mpsc::sync_channel::<Job>(queue_capacity);
+        let jobs = Arc::new(Mutex::new(jobs));
+        let workers = (0..threads.max(1))
+            .map(|i| {
+                let jobs = Arc::clone(&jobs);
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || worker_loop(&jobs))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(ThreadPool {
+            queue: Some(queue),
+            workers,
+        })
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Queue a job, blocking while the queue is full (backpressure instead of unbounded memory).
+    pub fn execute(&self, job: impl FnOnce() + Send + 'static) -> Result<(), PoolClosed> {
+        match &self.queue {
+            Some(queue) => queue.send(Box::new(job)).map_err(|_| PoolClosed),
+            None => Err(PoolClosed),
+        }
+    }
+
+    /// Stop taking jobs, let the workers finish the queued ones, and join them.
+    pub fn join(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        // Dropping the sender ends every worker's `recv` once the queue is empty.
+        self.queue.take();
+        for worker in self.workers.drain(..) {
+            // A job that panicked already reported itself; the pool keeps shutting down.
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+fn worker_loop(jobs: &Mutex<Receiver<Job>>) {
+    loop {
+        // Hold the lock only while taking a job, never while running it.
+        let next = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        match next {
+            Ok(job) => job(),
+            Err(_) => return, // the pool was shut down and the queue is empty
+        }
+    }
+}
