@@ -1,0 +1,797 @@
+//! [`Connection`]: the main state machine and its output queue.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::body::{self, BodyLimits, Decoded, Framing};
+use crate::request::{self, HeadStatus, Method, Rejection, Request};
+use crate::response::{self, ConnectionHeader, ContentType, Head};
+use crate::route::{self, Reply};
+use crate::{
+    Config, Exchange, FILE_CHUNK_BYTES, FileRange, PIPELINE_OUTPUT_LIMIT, SMALL_BODY_BYTES,
+};
+
+/// Where a connection is in its life; see the state graph in the [crate docs](crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for (the rest of) a request line (`CHECK_STATE_REQUESTLINE`). A connection between
+    /// requests is here, holding no buffer.
+    RequestLine,
+    /// The request line is in; waiting for the blank line that ends the head
+    /// (`CHECK_STATE_HEADER`).
+    Headers,
+    /// Reading a request body (`CHECK_STATE_CONTENT`).
+    Body,
+    /// A response is queued and still too big (or streaming from a file) to start on the next
+    /// request.
+    Respond,
+    /// No more requests: the queued output is written, then the connection is closed.
+    Closing,
+    /// Finished: close the socket.
+    Closed,
+}
+
+/// The main state machine's state, with the data each state needs.
+#[derive(Debug)]
+enum ReadState {
+    RequestLine,
+    Headers,
+    Body(Box<BodyState>),
+    Respond { close: bool },
+    Closing,
+}
+
+/// A request whose head is parsed and whose body is being read.
+#[derive(Debug)]
+struct BodyState {
+    request: Request,
+    framing: Framing,
+    /// Kept only for `POST /echo`; other bodies are read and dropped.
+    keep: bool,
+    body: Vec<u8>,
+    received: u64,
+}
+
+/// A response body that does not sit in the output buffer.
+#[derive(Debug)]
+enum Source {
+    /// A big file: `remaining` bytes from `offset` are still to be read (or sent with
+    /// `sendfile`); `chunk[chunk_pos..]` was read and not written yet.
+    File {
+        file: File,
+        offset: u64,
+        remaining: u64,
+        chunk: Vec<u8>,
+        chunk_pos: usize,
+    },
+    /// `/bytes/N`: `remaining` bytes from body offset `offset`, sliced from a static array.
+    Generated { offset: u64, remaining: u64 },
+}
+
+/// One HTTP/1.1 server connection, without the socket.
+///
+/// Methods come in four groups, in the order a server calls them: input (`handle_*`), output
+/// (`next_output`/`consume`, `sendfile_range`/`consume_file`), what to wait for (`wants_read`,
+/// `wants_write`, `deadline`, `is_closed`), and counters (`responses_sent`, `take_exchange`).
+///
+/// What one more connection costs: this struct (240 bytes on x86_64) and, between requests, no
+/// heap memory at all — buffers exist only while a request or response is in flight.
+#[derive(Debug)]
+pub struct Connection {
+    config: Arc<Config>,
+    state: ReadState,
+    /// Bytes received and not parsed yet are `input[in_pos..]`.
+    input: Vec<u8>,
+    in_pos: usize,
+    /// Output not written yet is `out[out_pos..]`; then `source`.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Offsets in `out` where a queued response ends (for `responses_sent`).
+    ends: VecDeque<usize>,
+    source: Option<Source>,
+    exchanges: VecDeque<Exchange>,
+    last_progress: Instant,
+    responses_sent: u64,
+    peer_eof: bool,
+    closed: bool,
+}
+
+impl Connection {
+    /// A new connection, accepted at `now`.
+    pub fn new(config: Arc<Config>, now: Instant) -> Connection {
+        Connection {
+            config,
+            state: ReadState::RequestLine,
+            input: Vec::new(),
+            in_pos: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            ends: VecDeque::new(),
+            source: None,
+            exchanges: VecDeque::new(),
+            last_progress: now,
+            responses_sent: 0,
+            peer_eof: false,
+            closed: false,
+        }
+    }
+
+    // ----- input -------------------------------------------------------------------------------
+
+    /// Feed bytes read from the peer.
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        if bytes.is_empty() || self.closed || self.peer_eof {
+            return;
+        }
+        self.last_progress = now;
+        if matches!(self.state, ReadState::Closing) {
+            // We will answer nothing more: the bytes are dropped (the server discards the rest
+            // when it closes).
+            return;
+        }
+        if self.in_pos == self.input.len() {
+            // Nothing buffered (the usual case: a whole request in one read): parse straight
+            // from the caller's slice and keep only what is left over.
+            let used = self.run(bytes, now);
+            if used < bytes.len() && !matches!(self.state, ReadState::Closing) {
+                self.input.clear();
+                self.in_pos = 0;
+                self.input.extend_from_slice(&bytes[used..]);
+            }
+            self.compact_input();
+        } else {
+            self.input.extend_from_slice(bytes);
+            self.advance(now);
+        }
+    }
+
+    /// The peer closed its sending half (`read` returned 0).
+    ///
+    /// Requests already buffered are still answered; a request cut off in the middle is dropped
+    /// (there is nothing to answer). The connection closes once its output is written: a client
+    /// that half-closes after sending still gets its responses.
+    pub fn handle_eof(&mut self, now: Instant) {
+        if self.closed || self.peer_eof {
+            return;
+        }
+        self.peer_eof = true;
+        self.advance(now);
+    }
+
+    /// Call when `now >= deadline()`.
+    ///
+    /// A request partly received gets `408 Request Timeout` (then close); a connection idle
+    /// between requests, or whose client does not read its response, closes at once.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.deadline() {
+            Some(deadline) if now >= deadline => {}
+            _ => return, // early or spurious wake-up
+        }
+        if self.wants_write() {
+            // The client does not read what we send (or never finishes reading the 408).
+            self.abort();
+            return;
+        }
+        let partial = match self.state {
+            ReadState::Body(_) | ReadState::Headers => true,
+            ReadState::RequestLine => self.in_pos < self.input.len(),
+            ReadState::Respond { .. } | ReadState::Closing => false,
+        };
+        if partial {
+            self.last_progress = now;
+            self.reject(
+                Rejection {
+                    status: 408,
+                    message: "no complete request within the timeout",
+                    method: None,
+                    target: None,
+                },
+                now,
+            );
+        } else {
+            self.abort();
+        }
+    }
+
+    // ----- output ------------------------------------------------------------------------------
+
+    /// The next bytes to write (empty: nothing to write now). May read the next file chunk.
+    ///
+    /// If reading the file fails (or the file shrank), the response can no longer be completed
+    /// as promised by its `Content-Length`: the connection is closed ([`Connection::is_closed`]).
+    pub fn next_output(&mut self) -> &[u8] {
+        if self.out_pos < self.out.len() {
+            return &self.out[self.out_pos..];
+        }
+        let failed = match &mut self.source {
+            None => return &[],
+            Some(Source::Generated { offset, remaining }) => {
+                return response::generated_slice(*offset, *remaining);
+            }
+            Some(Source::File {
+                file,
+                offset,
+                remaining,
+                chunk,
+                chunk_pos,
+            }) => {
+                if *chunk_pos < chunk.len() {
+                    false
+                } else {
+                    !refill(file, offset, remaining, chunk, chunk_pos)
+                }
+            }
+        };
+        if failed {
+            self.abort();
+            return &[];
+        }
+        match &self.source {
+            Some(Source::File {
+                chunk, chunk_pos, ..
+            }) => &chunk[*chunk_pos..],
+            _ => &[],
+        }
+    }
+
+    /// `n` bytes of `next_output()` were written.
+    pub fn consume(&mut self, n: usize, now: Instant) {
+        if n == 0 || self.closed {
+            return;
+        }
+        self.last_progress = now;
+        if self.out_pos < self.out.len() {
+            self.out_pos += n.min(self.out.len() - self.out_pos);
+            while self.ends.front().is_some_and(|&end| end <= self.out_pos) {
+                self.ends.pop_front();
+                self.responses_sent += 1;
+            }
+            if self.out_pos == self.out.len() {
+                // All written: give the memory back (an idle connection holds no buffer).
+                self.out = Vec::new();
+                self.out_pos = 0;
+                self.ends = VecDeque::new();
+            }
+        } else {
+            match &mut self.source {
+                None => return,
+                Some(Source::Generated { offset, remaining }) => {
+                    let n = (n as u64).min(*remaining);
+                    *offset += n;
+                    *remaining -= n;
+                }
+                Some(Source::File {
+                    chunk, chunk_pos, ..
+                }) => {
+                    *chunk_pos += n.min(chunk.len() - *chunk_pos);
+                }
+            }
+            self.finish_source_if_done();
+        }
+        self.advance(now);
+    }
+
+    /// When the next output is a file region and no buffered bytes precede it.
+    pub fn sendfile_range(&self) -> Option<FileRange<'_>> {
+        if self.out_pos < self.out.len() {
+            return None;
+        }
+        match &self.source {
+            Some(Source::File {
+                file,
+                offset,
+                remaining,
+                chunk,
+                chunk_pos,
+            }) if *chunk_pos == chunk.len() && *remaining > 0 => Some(FileRange {
+                file,
+                offset: *offset,
+                len: *remaining,
+            }),
+            _ => None,
+        }
+    }
+
+    /// `n` bytes of `sendfile_range()` were sent.
+    pub fn consume_file(&mut self, n: u64, now: Instant) {
+        if n == 0 || self.sendfile_range().is_none() {
+            return;
+        }
+        self.last_progress = now;
+        if let Some(Source::File {
+            offset, remaining, ..
+        }) = &mut self.source
+        {
+            let n = n.min(*remaining);
+            *offset += n;
+            *remaining -= n;
+        }
+        self.finish_source_if_done();
+        self.advance(now);
+    }
+
+    // ----- what to wait for --------------------------------------------------------------------
+
+    /// The server should read from the socket now.
+    ///
+    /// False while the connection is closing (or writing its last response), after end-of-file,
+    /// and while unparsed input has
+    /// reached [`Limits::max_head_bytes`](crate::Limits::max_head_bytes) (a client that
+    /// pipelines without reading its responses cannot make the connection grow).
+    pub fn wants_read(&self) -> bool {
+        !self.closed
+            && !self.peer_eof
+            && !matches!(
+                self.state,
+                ReadState::Closing | ReadState::Respond { close: true }
+            )
+            && self.input.len() - self.in_pos < self.config.limits.max_head_bytes
+    }
+
+    /// There is output to write.
+    pub fn wants_write(&self) -> bool {
+        !self.closed && (self.out_pos < self.out.len() || self.source.is_some())
+    }
+
+    /// Nothing more will be read or written: close the socket.
+    pub fn is_closed(&self) -> bool {
+        self.closed || (matches!(self.state, ReadState::Closing) && !self.wants_write())
+    }
+
+    /// When `handle_timeout` is due, if ever: the last progress (a byte in or out) plus the idle
+    /// timeout.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.is_closed() {
+            None
+        } else {
+            Some(self.last_progress + self.config.limits.idle_timeout)
+        }
+    }
+
+    /// Where the main state machine is.
+    pub fn phase(&self) -> Phase {
+        if self.is_closed() {
+            return Phase::Closed;
+        }
+        match self.state {
+            ReadState::RequestLine => Phase::RequestLine,
+            ReadState::Headers => Phase::Headers,
+            ReadState::Body(_) => Phase::Body,
+            ReadState::Respond { .. } => Phase::Respond,
+            ReadState::Closing => Phase::Closing,
+        }
+    }
+
+    // ----- counters ----------------------------------------------------------------------------
+
+    /// How many responses (excluding `100 Continue`) have been fully handed out so far.
+    pub fn responses_sent(&self) -> u64 {
+        self.responses_sent
+    }
+
+    /// The next recorded exchange, if [`Config::log_requests`] is set.
+    pub fn take_exchange(&mut self) -> Option<Exchange> {
+        self.exchanges.pop_front()
+    }
+
+    /// Bytes of heap memory the connection's buffers hold right now (input, output, file chunk,
+    /// response bookkeeping), for tests and for servers that want to report it. Zero between
+    /// requests.
+    pub fn buffered_bytes(&self) -> usize {
+        let chunk = match &self.source {
+            Some(Source::File { chunk, .. }) => chunk.capacity(),
+            _ => 0,
+        };
+        self.input.capacity()
+            + self.out.capacity()
+            + chunk
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+
+    // ----- the main state machine --------------------------------------------------------------
+
+    /// Run the state machine over the buffered input, as far as it and the output queue allow.
+    fn advance(&mut self, now: Instant) {
+        // Borrow the buffer out of `self` while the state machine (which mutates `self`) reads it.
+        let input = std::mem::take(&mut self.input);
+        let used = self.run(&input[self.in_pos..], now);
+        self.input = input;
+        self.in_pos += used;
+        self.compact_input();
+    }
+
+    /// The main loop: one iteration per state transition. Reads `buf` (the unparsed input) and
+    /// returns how many of its bytes were used; the rest belongs to a later state.
+    fn run(&mut self, buf: &[u8], now: Instant) -> usize {
+        let mut pos = 0;
+        while !self.closed {
+            match &mut self.state {
+                ReadState::Closing => break,
+                ReadState::Respond { close } => {
+                    let close = *close;
+                    // Go on with the next request only when this response is entirely in memory
+                    // and the queue is short: pipelined small requests then share one write.
+                    if self.source.is_some()
+                        || self.out.len() - self.out_pos >= PIPELINE_OUTPUT_LIMIT
+                    {
+                        break;
+                    }
+                    self.state = if close {
+                        ReadState::Closing
+                    } else {
+                        ReadState::RequestLine
+                    };
+                }
+                ReadState::RequestLine | ReadState::Headers => {
+                    let (used, progressed) = self.step_head(&buf[pos..], now);
+                    pos += used;
+                    if !progressed {
+                        self.wait_for_input();
+                        break;
+                    }
+                }
+                ReadState::Body(b) => {
+                    let limits = BodyLimits {
+                        max_body: self.config.limits.max_body_bytes,
+                        max_line: self.config.limits.max_head_bytes,
+                    };
+                    let sink = if b.keep { Some(&mut b.body) } else { None };
+                    let (used, decoded) =
+                        body::decode(&mut b.framing, &buf[pos..], &mut b.received, limits, sink);
+                    pos += used;
+                    match decoded {
+                        Decoded::NeedMore => {
+                            self.wait_for_input();
+                            break;
+                        }
+                        Decoded::Done => {
+                            let ReadState::Body(b) =
+                                std::mem::replace(&mut self.state, ReadState::RequestLine)
+                            else {
+                                break;
+                            };
+                            let BodyState { request, body, .. } = *b;
+                            self.respond(&request, body, now);
+                        }
+                        Decoded::Error(status, message) => {
+                            let (method, target) = match &self.state {
+                                ReadState::Body(b) if self.config.log_requests => (
+                                    Some(b.request.method.as_str().to_owned()),
+                                    Some(b.request.target.clone()),
+                                ),
+                                _ => (None, None),
+                            };
+                            self.reject(
+                                Rejection {
+                                    status,
+                                    message,
+                                    method,
+                                    target,
+                                },
+                                now,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        pos
+    }
+
+    /// `RequestLine`/`Headers`: parse the head at the start of `buf`. Returns the bytes used and
+    /// whether the state moved on (false: wait for more bytes).
+    fn step_head(&mut self, buf: &[u8], now: Instant) -> (usize, bool) {
+        let mut skip = 0;
+        if matches!(self.state, ReadState::RequestLine) {
+            // RFC 9112 §2.2: ignore empty lines before a request line (some clients send an
+            // extra CRLF after a body).
+            skip = buf
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+        }
+        let status =
+            request::parse_head(&buf[skip..], &self.config.limits, self.config.log_requests);
+        match status {
+            HeadStatus::RequestLine => {
+                self.state = ReadState::RequestLine;
+                (skip, false)
+            }
+            HeadStatus::Headers => {
+                self.state = ReadState::Headers;
+                (skip, false)
+            }
+            HeadStatus::Rejected(rejection) => {
+                self.reject(rejection, now);
+                (skip, true)
+            }
+            HeadStatus::Complete(len, request) => {
+                let rest_empty = buf.len() == skip + len;
+                self.start_request(request, rest_empty, now);
+                (skip + len, true)
+            }
+        }
+    }
+
+    /// A complete head: read a body, or answer at once.
+    fn start_request(&mut self, mut request: Request, body_not_here: bool, now: Instant) {
+        let Some(framing) = request.framing.take() else {
+            self.respond(&request, Vec::new(), now);
+            return;
+        };
+        // `Expect: 100-continue`: the client waits for our go-ahead before sending the body.
+        // (Over-limit bodies were already answered with 413 from the headers.) HTTP/1.0 clients
+        // do not know 100 (RFC 9110 §15.2).
+        if request.expect_continue && request.minor == 1 && body_not_here {
+            self.out.extend_from_slice(response::CONTINUE);
+        }
+        let keep =
+            request.method == Method::Post && route::origin_path(&request.target) == Some("/echo");
+        self.state = ReadState::Body(Box::new(BodyState {
+            request,
+            framing,
+            keep,
+            body: Vec::new(),
+            received: 0,
+        }));
+    }
+
+    /// No complete request/body in the buffer. After end-of-file no more will come.
+    fn wait_for_input(&mut self) {
+        if self.peer_eof {
+            // A request cut off in the middle has nothing to answer; an idle connection is done.
+            // (The buffered bytes are freed by `compact_input`.)
+            self.state = ReadState::Closing;
+        }
+    }
+
+    /// Drop parsed input; free the buffer when empty.
+    fn compact_input(&mut self) {
+        if self.in_pos == self.input.len() || matches!(self.state, ReadState::Closing) {
+            self.input = Vec::new();
+            self.in_pos = 0;
+        } else if self.in_pos > 0 {
+            self.input.drain(..self.in_pos);
+            self.in_pos = 0;
+        }
+    }
+
+    // ----- responses ---------------------------------------------------------------------------
+
+    /// Route a complete request and queue its response.
+    fn respond(&mut self, request: &Request, body: Vec<u8>, now: Instant) {
+        let reply = route::resolve(&self.config, request.method, &request.target, body);
+        let head_only = request.method == Method::Head;
+        let status = match &reply {
+            Reply::Error { status, .. } => *status,
+            _ => 200,
+        };
+        let close = !request.keep_alive || response::closes_connection(status);
+        let connection = if close {
+            ConnectionHeader::Close
+        } else if request.minor == 0 {
+            ConnectionHeader::KeepAlive
+        } else {
+            ConnectionHeader::None
+        };
+        let body_bytes = self.queue_reply(reply, head_only, connection, now);
+        if self.config.log_requests {
+            self.exchanges.push_back(Exchange {
+                method: request.method.as_str().to_owned(),
+                target: request.target.clone(),
+                status,
+                body_bytes,
+            });
+        }
+        self.state = ReadState::Respond { close };
+    }
+
+    /// Queue an error response that closes the connection.
+    fn reject(&mut self, rejection: Rejection, now: Instant) {
+        let reply = Reply::Error {
+            status: rejection.status,
+            message: rejection.message,
+            allow: None,
+        };
+        let body_bytes = self.queue_reply(reply, false, ConnectionHeader::Close, now);
+        if self.config.log_requests {
+            self.exchanges.push_back(Exchange {
+                method: rejection.method.unwrap_or_else(|| "-".to_owned()),
+                target: rejection.target.unwrap_or_else(|| "-".to_owned()),
+                status: rejection.status,
+                body_bytes,
+            });
+        }
+        self.state = ReadState::Closing;
+    }
+
+    /// Write the head (and an in-memory body) into `out`, or set up a streaming `source`.
+    /// Returns the number of body bytes the response carries on the wire.
+    fn queue_reply(
+        &mut self,
+        reply: Reply,
+        head_only: bool,
+        connection: ConnectionHeader,
+        now: Instant,
+    ) -> u64 {
+        let date = self.config.wall_clock(now);
+        let mut head = Head {
+            status: 200,
+            content_type: ContentType::OCTETS,
+            content_length: 0,
+            allow: None,
+            connection,
+            date,
+            server: &self.config.server_name,
+        };
+        let body_bytes = match reply {
+            Reply::Error {
+                status,
+                message,
+                allow,
+            } => {
+                let text = response::error_body(status, message);
+                head.status = status;
+                head.content_type = ContentType::TEXT;
+                head.content_length = text.len() as u64;
+                head.allow = allow;
+                response::write_head(&mut self.out, &head);
+                if !head_only {
+                    self.out.extend_from_slice(text.as_bytes());
+                }
+                text.len() as u64
+            }
+            Reply::Echo(body) => {
+                head.content_length = body.len() as u64;
+                response::write_head(&mut self.out, &head);
+                self.out.extend_from_slice(&body);
+                body.len() as u64
+            }
+            Reply::Bytes(n) => {
+                head.content_length = n;
+                response::write_head(&mut self.out, &head);
+                if head_only || n == 0 {
+                    // No body bytes to queue.
+                } else if n <= SMALL_BODY_BYTES {
+                    // Small: copied behind the head, one write for the whole response.
+                    self.out.extend_from_slice(response::generated_slice(0, n));
+                } else {
+                    // Big: sliced from the static pattern as the socket takes it.
+                    self.source = Some(Source::Generated {
+                        offset: 0,
+                        remaining: n,
+                    });
+                }
+                n
+            }
+            Reply::File {
+                file,
+                len,
+                content_type,
+            } => {
+                head.content_type = content_type;
+                head.content_length = len;
+                let head_start = self.out.len();
+                response::write_head(&mut self.out, &head);
+                if head_only || len == 0 {
+                    // No body bytes to queue.
+                } else if len <= SMALL_BODY_BYTES {
+                    // Small file: read it right behind its head, so the whole response is one
+                    // write.
+                    if !read_small(&file, len, &mut self.out) {
+                        // The file changed between fstat and read: we cannot send what we
+                        // would promise.
+                        self.out.truncate(head_start);
+                        return self.queue_reply(
+                            Reply::Error {
+                                status: 500,
+                                message: "file changed while being read",
+                                allow: None,
+                            },
+                            head_only,
+                            ConnectionHeader::Close,
+                            now,
+                        );
+                    }
+                } else {
+                    self.source = Some(Source::File {
+                        file,
+                        offset: 0,
+                        remaining: len,
+                        chunk: Vec::new(),
+                        chunk_pos: 0,
+                    });
+                }
+                len
+            }
+        };
+        let body_bytes = if head_only { 0 } else { body_bytes };
+        if self.source.is_none() {
+            self.ends.push_back(self.out.len());
+        }
+        body_bytes
+    }
+
+    /// The streaming body is complete: the response counts as sent.
+    fn finish_source_if_done(&mut self) {
+        let done = match &self.source {
+            None => false,
+            Some(Source::Generated { remaining, .. }) => *remaining == 0,
+            Some(Source::File {
+                remaining,
+                chunk,
+                chunk_pos,
+                ..
+            }) => *remaining == 0 && *chunk_pos == chunk.len(),
+        };
+        if done {
+            self.source = None; // frees the chunk buffer and closes the file
+            self.responses_sent += 1;
+        }
+    }
+
+    /// Give up on the connection at once: nothing more is written.
+    fn abort(&mut self) {
+        self.closed = true;
+        self.state = ReadState::Closing;
+        self.source = None;
+        self.out = Vec::new();
+        self.out_pos = 0;
+        self.ends.clear();
+        self.input = Vec::new();
+        self.in_pos = 0;
+    }
+}
+
+/// Read the next chunk of a streamed file into `chunk`. False on a read error or a file that
+/// ended early.
+fn refill(
+    file: &File,
+    offset: &mut u64,
+    remaining: &mut u64,
+    chunk: &mut Vec<u8>,
+    chunk_pos: &mut usize,
+) -> bool {
+    if *remaining == 0 {
+        return true;
+    }
+    let want = usize::try_from(*remaining).map_or(FILE_CHUNK_BYTES, |r| r.min(FILE_CHUNK_BYTES));
+    chunk.resize(want, 0);
+    loop {
+        match file.read_at(chunk, *offset) {
+            // End of file before `Content-Length` bytes: the file was truncated.
+            Ok(0) => return false,
+            Ok(n) => {
+                chunk.truncate(n);
+                *chunk_pos = 0;
+                *offset += n as u64;
+                *remaining -= n as u64;
+                return true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Read exactly `len` bytes of a small file into the end of `out`.
+fn read_small(file: &File, len: u64, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let Ok(len) = usize::try_from(len) else {
+        return false;
+    };
+    out.resize(start + len, 0);
+    let mut done = 0;
+    while done < len {
+        match file.read_at(&mut out[start + done..], done as u64) {
+            Ok(0) => return false,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+    true
+}

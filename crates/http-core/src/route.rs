@@ -1,0 +1,272 @@
+//! Routing a complete request to its answer: `/echo`, `/bytes/N`, or a static file under the
+//! document root, with the path checks that keep every answer inside the root.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::Config;
+use crate::request::Method;
+use crate::response::ContentType;
+
+/// What to answer.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// An error status with a one-line reason; `allow` for `405`.
+    Error {
+        status: u16,
+        message: &'static str,
+        allow: Option<&'static str>,
+    },
+    /// `POST /echo`: the request body.
+    Echo(Vec<u8>),
+    /// `GET /bytes/N`.
+    Bytes(u64),
+    /// A regular file, opened, of this length.
+    File {
+        file: File,
+        len: u64,
+        content_type: ContentType,
+    },
+}
+
+impl Reply {
+    fn error(status: u16, message: &'static str) -> Reply {
+        Reply::Error {
+            status,
+            message,
+            allow: None,
+        }
+    }
+
+    fn not_allowed(allow: &'static str) -> Reply {
+        Reply::Error {
+            status: 405,
+            message: "method not allowed on this resource",
+            allow: Some(allow),
+        }
+    }
+}
+
+/// Decide the answer to `method target` (the body, if any, has been read).
+pub(crate) fn resolve(config: &Config, method: Method, target: &str, body: Vec<u8>) -> Reply {
+    let Some(path) = origin_path(target) else {
+        return match method {
+            // `CONNECT host:port` and `OPTIONS *` are well-formed; we just do not do them.
+            Method::Connect | Method::Options => Reply::not_allowed("GET, HEAD, POST"),
+            _ => Reply::error(400, "request target must be an absolute path"),
+        };
+    };
+    let get_or_head = matches!(method, Method::Get | Method::Head);
+    if path == "/echo" {
+        return match method {
+            Method::Post => Reply::Echo(body),
+            _ => Reply::not_allowed("POST"),
+        };
+    }
+    if !get_or_head {
+        return Reply::not_allowed("GET, HEAD");
+    }
+    if let Some(n) = path.strip_prefix("/bytes/") {
+        return match parse_count(n) {
+            Some(n) if n <= config.limits.max_generated_bytes => Reply::Bytes(n),
+            Some(_) => Reply::error(400, "/bytes/N: N is over the limit (1 GiB by default)"),
+            None => Reply::error(400, "/bytes/N: N must be a decimal number"),
+        };
+    }
+    match open_static(&config.root, path) {
+        Ok(reply) => reply,
+        Err((status, message)) => Reply::error(status, message),
+    }
+}
+
+/// The path part of an origin-form (`/a/b?q`) or absolute-form (`http://host/a/b?q`) target,
+/// without query or fragment.
+pub(crate) fn origin_path(target: &str) -> Option<&str> {
+    let path = if target.starts_with('/') {
+        target
+    } else {
+        let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+        let rest = if lower.starts_with("http://") {
+            &target[7..]
+        } else if lower.starts_with("https://") {
+            &target[8..]
+        } else {
+            return None;
+        };
+        match rest.find('/') {
+            Some(i) => &rest[i..],
+            None => "/",
+        }
+    };
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    Some(&path[..end])
+}
+
+/// `N` of `/bytes/N`: 1 to 20 decimal digits, no overflow.
+fn parse_count(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+type Refusal = (u16, &'static str);
+
+/// Percent-decode `path` and check it, segment by segment, before it touches the file system.
+///
+/// - an invalid escape (`%zz`, `%4`) or a NUL byte → `400`;
+/// - an encoded slash (`%2f`) → `404` (it would let a client name a path the server's own
+///   segment check never saw);
+/// - a `..` segment after decoding (so `%2e%2e` too) → `403`.
+pub(crate) fn decode_path(path: &str) -> Result<Vec<u8>, Refusal> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|&h| hex(h)),
+                bytes.get(i + 2).and_then(|&l| hex(l)),
+            ) else {
+                return Err((400, "invalid percent-encoding in path"));
+            };
+            let decoded = hi << 4 | lo;
+            if decoded == b'/' {
+                return Err((404, "encoded slash in path"));
+            }
+            out.push(decoded);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    if out.contains(&0) {
+        return Err((400, "NUL byte in path"));
+    }
+    if out.split(|&b| b == b'/').any(|seg| seg == b"..") {
+        return Err((403, "path escapes the document root"));
+    }
+    Ok(out)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Open the file `path` names under `root`: `/` and directories mean their `index.html`; only
+/// regular files are served; the opened file's real path must lie inside `root` (a symlink to
+/// `/etc/passwd` placed in the root is refused with `403`).
+fn open_static(root: &Path, path: &str) -> Result<Reply, Refusal> {
+    let decoded = decode_path(path)?;
+    let mut full = root.to_path_buf();
+    for seg in decoded.split(|&b| b == b'/') {
+        if seg.is_empty() || seg == b"." {
+            continue;
+        }
+        full.push(OsStr::from_bytes(seg));
+    }
+    if decoded.is_empty() || decoded.ends_with(b"/") {
+        full.push("index.html");
+    }
+    let (file, meta) = match open_regular(&full)? {
+        Opened::File(file, meta) => (file, meta),
+        Opened::Directory => {
+            full.push("index.html");
+            match open_regular(&full)? {
+                Opened::File(file, meta) => (file, meta),
+                Opened::Directory => return Err((404, "no index.html in this directory")),
+            }
+        }
+    };
+    if !inside_root(&file, &full, root) {
+        return Err((403, "path escapes the document root"));
+    }
+    Ok(Reply::File {
+        file,
+        len: meta.len(),
+        content_type: ContentType::for_path(&full),
+    })
+}
+
+enum Opened {
+    File(File, std::fs::Metadata),
+    Directory,
+}
+
+/// `open` + `fstat`: a regular file, a directory, or a refusal.
+fn open_regular(path: &Path) -> Result<Opened, Refusal> {
+    // O_NONBLOCK: opening a FIFO someone placed in the root must not block the server (it has no
+    // effect on regular files).
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| open_error_status(&e))?;
+    let meta = file.metadata().map_err(|e| open_error_status(&e))?;
+    if meta.is_dir() {
+        Ok(Opened::Directory)
+    } else if meta.is_file() {
+        Ok(Opened::File(file, meta))
+    } else {
+        Err((403, "not a regular file"))
+    }
+}
+
+/// The answer to a failed `open`/`fstat`: only "it is not there" is a 404. Running out of
+/// descriptors or memory (`EMFILE`, `ENFILE`, `ENOMEM`) is the server's trouble, not a missing
+/// file: 503, so the client may retry; anything unexpected is a 500.
+fn open_error_status(err: &io::Error) -> Refusal {
+    match (err.kind(), err.raw_os_error()) {
+        (io::ErrorKind::PermissionDenied, _) => (403, "permission denied"),
+        (_, Some(libc::ELOOP)) => (403, "too many symbolic links"),
+        (_, Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => (503, "server out of resources"),
+        (
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename,
+            _,
+        ) => (404, "no such file"),
+        (_, Some(libc::ENAMETOOLONG)) => (404, "no such file"),
+        _ => (500, "cannot open file"),
+    }
+}
+
+/// Does the opened file really live under `root`? One `readlink` of `/proc/self/fd/N` gives the
+/// path the kernel resolved (all symlinks followed); without `/proc`, canonicalize the path.
+fn inside_root(file: &File, path: &Path, root: &Path) -> bool {
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let real: io::Result<PathBuf> =
+        std::fs::read_link(proc_path).or_else(|_| std::fs::canonicalize(path));
+    match real {
+        Ok(real) => real.starts_with(root),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_errors_map_to_the_right_status() {
+        let status = |errno| open_error_status(&io::Error::from_raw_os_error(errno)).0;
+        assert_eq!(status(libc::ENOENT), 404);
+        assert_eq!(status(libc::ENOTDIR), 404);
+        assert_eq!(status(libc::EACCES), 403);
+        assert_eq!(status(libc::ELOOP), 403);
+        // Out of descriptors is not "missing": the file exists, the server is short of fds.
+        assert_eq!(status(libc::EMFILE), 503);
+        assert_eq!(status(libc::ENFILE), 503);
+        assert_eq!(status(libc::EIO), 500);
+    }
+}
