@@ -78,7 +78,7 @@ pub(crate) fn resolve(config: &Config, method: Method, target: &str, body: Vec<u
             None => Reply::error(400, "/bytes/N: N must be a decimal number"),
         };
     }
-    match open_static(&config.root, path) {
+    match open_static(config.root_dir(), &config.root, path) {
         Ok(reply) => reply,
         Err((status, message)) => Reply::error(status, message),
     }
@@ -168,7 +168,7 @@ fn hex(b: u8) -> Option<u8> {
 /// Open the file `path` names under `root`: `/` and directories mean their `index.html`; only
 /// regular files are served; the opened file's real path must lie inside `root` (a symlink to
 /// `/etc/passwd` placed in the root is refused with `403`).
-fn open_static(root: &Path, path: &str) -> Result<Reply, Refusal> {
+fn open_static(root_dir: Option<&RootDir>, root: &Path, path: &str) -> Result<Reply, Refusal> {
     let decoded = decode_path(path)?;
     let mut full = root.to_path_buf();
     for seg in decoded.split(|&b| b == b'/') {
@@ -180,6 +180,19 @@ fn open_static(root: &Path, path: &str) -> Result<Reply, Refusal> {
     if decoded.is_empty() || decoded.ends_with(b"/") {
         full.push("index.html");
     }
+    // Fast path: one `openat2` that the kernel itself keeps inside the root.
+    if let Some(dir) = root_dir.filter(|dir| dir.path == root) {
+        if let Some(opened) = dir.open_beneath(&full) {
+            let (file, meta) = opened?;
+            return Ok(Reply::File {
+                file,
+                len: meta.len(),
+                content_type: ContentType::for_path(&full),
+            });
+        }
+    }
+    // Slow path (directories, absolute symlinks inside the root, kernels without `openat2`):
+    // `open`, then ask the kernel where the file really is.
     let (file, meta) = match open_regular(&full)? {
         Opened::File(file, meta) => (file, meta),
         Opened::Directory => {
@@ -241,6 +254,59 @@ fn open_error_status(err: &io::Error) -> Refusal {
     }
 }
 
+/// The document root, opened once, for `openat2(2)` with `RESOLVE_BENEATH`: the kernel resolves
+/// the path and fails with `EXDEV` if any step (`..`, a symlink) would leave the root, so a served
+/// file costs `openat2` + `fstat` instead of `open` + `fstat` + `readlink(/proc/self/fd/N)`.
+#[derive(Debug)]
+pub(crate) struct RootDir {
+    path: PathBuf,
+    dir: File,
+}
+
+impl RootDir {
+    /// Open the (canonical) root directory; `None` if that fails (the slow path still works).
+    pub(crate) fn open(root: &Path) -> Option<RootDir> {
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(root)
+            .ok()?;
+        Some(RootDir {
+            path: root.to_path_buf(),
+            dir,
+        })
+    }
+
+    /// Open `full` (a path under the root) beneath the root. `None` means "not decided here":
+    /// the target is a directory, the kernel refused the resolution (`EXDEV`: an escape or an
+    /// absolute symlink; `ENOSYS`: no `openat2`), or another error the slow path will classify.
+    fn open_beneath(&self, full: &Path) -> Option<Result<(File, std::fs::Metadata), Refusal>> {
+        use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+        let relative = full.strip_prefix(&self.path).ok()?;
+        let how = OpenHow::new()
+            // O_NONBLOCK: a FIFO placed in the root must not block the server.
+            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        match openat2(&self.dir, relative, how) {
+            Ok(fd) => {
+                let file = File::from(fd);
+                match file.metadata() {
+                    Ok(meta) if meta.is_file() => Some(Ok((file, meta))),
+                    Ok(_) => None, // a directory (→ its index.html) or a special file
+                    Err(e) => Some(Err(open_error_status(&e))),
+                }
+            }
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
+                Some(Err((404, "no such file")))
+            }
+            Err(nix::errno::Errno::EMFILE | nix::errno::Errno::ENFILE) => {
+                Some(Err((503, "server out of resources")))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
 /// Does the opened file really live under `root`? One `readlink` of `/proc/self/fd/N` gives the
 /// path the kernel resolved (all symlinks followed); without `/proc`, canonicalize the path.
 fn inside_root(file: &File, path: &Path, root: &Path) -> bool {
@@ -268,5 +334,38 @@ mod tests {
         assert_eq!(status(libc::EMFILE), 503);
         assert_eq!(status(libc::ENFILE), 503);
         assert_eq!(status(libc::EIO), 500);
+    }
+
+    #[test]
+    fn openat2_fast_path_decides_only_safe_cases() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, b"secret").expect("write secret");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(tmp.path()).expect("canonical root");
+        std::fs::write(root.join("a.txt"), b"hello").expect("write a.txt");
+        std::fs::create_dir(root.join("sub")).expect("mkdir sub");
+        std::os::unix::fs::symlink("a.txt", root.join("rel-link")).expect("relative symlink");
+        std::os::unix::fs::symlink(&secret, root.join("escape")).expect("absolute symlink");
+
+        let dir = RootDir::open(&root).expect("open root");
+        let served = dir
+            .open_beneath(&root.join("a.txt"))
+            .expect("decided")
+            .expect("served");
+        assert_eq!(served.1.len(), 5);
+        let via_link = dir
+            .open_beneath(&root.join("rel-link"))
+            .expect("decided")
+            .expect("served");
+        assert_eq!(via_link.1.len(), 5);
+        assert_eq!(
+            dir.open_beneath(&root.join("missing")).map(|r| r.err()),
+            Some(Some((404, "no such file")))
+        );
+        // A directory and a symlink leaving the root are left to the slow path, which answers
+        // index.html / 403 (the conformance suite checks those answers end to end).
+        assert!(dir.open_beneath(&root.join("sub")).is_none());
+        assert!(dir.open_beneath(&root.join("escape")).is_none());
     }
 }
