@@ -10,12 +10,14 @@
 //! | [`timers`] | a deadline queue, so an event loop can time out idle connections without a thread each |
 //! | [`pump`] | moving bytes between a non-blocking socket and an [`http_core::Connection`] |
 //! | [`accept`] | what to do with each error `accept(2)` can return |
+//! | [`clients`] | a single-threaded loop's connections, indexed by fd, with their deadlines |
 //! | [`stats`] | counters printed once at exit (`served N requests on M connections`) |
 //! | [`sys`] | the few raw syscalls the helpers need, each behind a small safe function |
 #![warn(missing_docs)]
 
 pub mod accept;
 pub mod cli;
+pub mod clients;
 pub mod listener;
 pub mod pool;
 pub mod pump;

@@ -1,0 +1,319 @@
+//! The connections of a single-threaded readiness server (`server-nonblocking`, `server-select`,
+//! `server-poll`, …), kept in a table indexed by file descriptor, with their idle deadlines.
+//!
+//! Readiness APIs answer in file descriptors ("fd 7 is readable"), so the natural key of a
+//! connection is its fd. The kernel always hands out the *lowest* free descriptor, so the fds of
+//! live connections are small and dense: a `Vec` indexed by fd is a perfect hash, and looking a
+//! connection up costs one bounds check. A descriptor number is reused as soon as its socket is
+//! closed, which is why [`Clients`] also gives every connection a serial number: a timer queued
+//! for the old connection on fd 7 must not time out the new one.
+//!
+//! Deadlines use [`TimerQueue`] with lazy deletion: [`Clients::watch_deadline`] after every event,
+//! [`Clients::wait_timeout`] to bound the wait, [`Clients::next_timed_out`] after it.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_core::{Config, Connection, Phase};
+
+use crate::pump::{self, Interest};
+use crate::stats;
+use crate::timers::TimerQueue;
+
+/// One accepted connection: the socket, its HTTP state machine and a little bookkeeping.
+#[derive(Debug)]
+pub struct Client {
+    /// The non-blocking socket.
+    pub stream: TcpStream,
+    /// The sans-I/O HTTP/1.1 connection.
+    pub conn: Connection,
+    /// The peer's address (for `--log`).
+    pub peer: SocketAddr,
+    /// `read` returned 0: never wait for readability again (a closed read side stays readable
+    /// forever under level-triggered readiness; waiting for it would spin).
+    pub peer_closed: bool,
+    /// Which connection this is, unique for the life of the process (fds are reused).
+    serial: u64,
+    /// The deadline this connection has in the timer queue, if any.
+    queued_deadline: Option<Instant>,
+}
+
+impl Client {
+    /// Prepare a freshly accepted socket: `O_NONBLOCK` (every readiness server needs it) and
+    /// `TCP_NODELAY` (a response is one write; Nagle's algorithm would hold a short tail back
+    /// until the previous segment is acknowledged).
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        config: &Arc<Config>,
+        now: Instant,
+    ) -> io::Result<Client> {
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| io::Error::new(e.kind(), format!("O_NONBLOCK on {peer}: {e}")))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| io::Error::new(e.kind(), format!("TCP_NODELAY on {peer}: {e}")))?;
+        Ok(Client {
+            stream,
+            conn: Connection::new(Arc::clone(config), now),
+            peer,
+            peer_closed: false,
+            serial: 0,
+            queued_deadline: None,
+        })
+    }
+
+    /// The socket's file descriptor (the key in [`Clients`]).
+    pub fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// Between requests: no response pending and no request started (or at most part of a
+    /// request line). At shutdown such a keep-alive connection is closed at once; the others
+    /// may finish their exchange within the grace period.
+    pub fn is_idle(&self) -> bool {
+        self.conn.phase() == Phase::RequestLine && !self.conn.wants_write()
+    }
+
+    /// Close the socket and count the connection. `politely` (a connection that finished
+    /// normally): send our FIN first and discard unread input, so that a response is not destroyed
+    /// by a reset (see [`pump::close_gracefully`]); a peer that reset the connection or an error
+    /// gets no ceremony. Dropping the stream closes the descriptor.
+    pub fn close(self, politely: bool) {
+        if politely {
+            pump::close_gracefully(&self.stream);
+        }
+        stats::connection_closed(self.conn.responses_sent());
+    }
+
+    /// What to wait for next ([`pump::interest`], minus reading once the peer has closed);
+    /// `None` means the connection is finished: close it.
+    pub fn interest(&self) -> Option<Interest> {
+        pump::interest(&self.conn).map(|interest| Interest {
+            read: interest.read && !self.peer_closed,
+            write: interest.write,
+        })
+    }
+}
+
+/// The live connections, indexed by file descriptor, and their deadlines.
+#[derive(Debug, Default)]
+pub struct Clients {
+    slots: Vec<Option<Client>>,
+    len: usize,
+    timers: TimerQueue<(RawFd, u64)>,
+    next_serial: u64,
+}
+
+impl Clients {
+    /// An empty table.
+    pub fn new() -> Clients {
+        Clients::default()
+    }
+
+    /// Add a connection (and queue its first deadline); returns its fd.
+    pub fn insert(&mut self, mut client: Client) -> RawFd {
+        let fd = client.fd();
+        let index = slot_index(fd);
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, || None);
+        }
+        self.next_serial += 1;
+        client.serial = self.next_serial;
+        client.queued_deadline = None;
+        // A live socket's fd cannot be handed out twice, so the slot is empty.
+        if self.slots[index].replace(client).is_none() {
+            self.len += 1;
+        }
+        self.watch_deadline(fd);
+        fd
+    }
+
+    /// The connection on `fd`, if any.
+    pub fn get_mut(&mut self, fd: RawFd) -> Option<&mut Client> {
+        self.slots.get_mut(slot_index(fd))?.as_mut()
+    }
+
+    /// Take the connection on `fd` out of the table (its queued deadline becomes stale).
+    pub fn remove(&mut self, fd: RawFd) -> Option<Client> {
+        let client = self.slots.get_mut(slot_index(fd))?.take()?;
+        self.len -= 1;
+        Some(client)
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no live connection.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The live connections, in fd order.
+    pub fn iter(&self) -> impl Iterator<Item = &Client> + '_ {
+        self.slots.iter().flatten()
+    }
+
+    /// Call after every event on `fd`: if the connection's deadline moved *earlier* than the one
+    /// it has queued (or it has none queued), queue the new one. A deadline that moved later (the
+    /// usual case: the connection made progress) is left alone; it is found when the old entry
+    /// pops. That keeps the heap at about one entry per connection instead of one per event.
+    pub fn watch_deadline(&mut self, fd: RawFd) {
+        let Some(client) = self.get_mut(fd) else {
+            return;
+        };
+        let Some(deadline) = client.conn.deadline() else {
+            return;
+        };
+        let serial = client.serial;
+        if client
+            .queued_deadline
+            .is_none_or(|queued| deadline < queued)
+        {
+            client.queued_deadline = Some(deadline);
+            self.timers.schedule(deadline, (fd, serial));
+        }
+    }
+
+    /// How long the loop may wait before a deadline may be due (`None`: no deadline at all).
+    pub fn wait_timeout(&self, now: Instant) -> Option<Duration> {
+        self.timers.wait_timeout(now)
+    }
+
+    /// The next connection whose deadline has really passed at `now`; the caller calls
+    /// `conn.handle_timeout(now)` on it. Stale queue entries (closed connections, deadlines that
+    /// moved) are dropped or re-queued on the way.
+    pub fn next_timed_out(&mut self, now: Instant) -> Option<RawFd> {
+        while let Some((at, (fd, serial))) = self.timers.pop_expired(now) {
+            let Some(client) = self.slots.get_mut(slot_index(fd)).and_then(Option::as_mut) else {
+                continue; // The connection is gone.
+            };
+            if client.serial != serial || client.queued_deadline != Some(at) {
+                continue; // Another connection on a reused fd, or a superseded entry.
+            }
+            client.queued_deadline = None;
+            match client.conn.deadline() {
+                Some(deadline) if deadline <= now => return Some(fd),
+                // The connection made progress since: queue its current deadline instead.
+                Some(deadline) => {
+                    client.queued_deadline = Some(deadline);
+                    self.timers.schedule(deadline, (fd, serial));
+                }
+                // No deadline any more (e.g. it is closing): nothing to watch.
+                None => {}
+            }
+        }
+        None
+    }
+}
+
+/// File descriptors of open sockets are never negative; a negative one maps past any slot.
+fn slot_index(fd: RawFd) -> usize {
+    usize::try_from(fd).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(1);
+
+    fn config() -> Arc<Config> {
+        let mut config = Config::new(std::env::temp_dir()).expect("temp dir as document root");
+        config.limits.idle_timeout = IDLE;
+        Arc::new(config)
+    }
+
+    /// A connected pair: the server's end as a [`Client`] accepted at `now`, and the peer.
+    fn accept(listener: &TcpListener, now: Instant) -> (Client, TcpStream) {
+        let peer = TcpStream::connect(listener.local_addr().expect("listener address"))
+            .expect("connect to the test listener");
+        let (stream, addr) = listener.accept().expect("accept");
+        let client = Client::new(stream, addr, &config(), now).expect("set up the socket");
+        (client, peer)
+    }
+
+    fn listener() -> TcpListener {
+        TcpListener::bind("127.0.0.1:0").expect("bind a test listener")
+    }
+
+    #[test]
+    fn lookup_by_fd_and_remove() {
+        let listener = listener();
+        let now = Instant::now();
+        let mut clients = Clients::new();
+        let (a, _peer_a) = accept(&listener, now);
+        let (b, _peer_b) = accept(&listener, now);
+        let (fd_a, fd_b) = (clients.insert(a), clients.insert(b));
+        assert_eq!(clients.len(), 2);
+        assert_eq!(clients.get_mut(fd_a).map(|c| c.fd()), Some(fd_a));
+        assert_eq!(clients.remove(fd_b).map(|c| c.fd()), Some(fd_b));
+        assert!(clients.get_mut(fd_b).is_none());
+        assert!(clients.remove(fd_b).is_none());
+        assert_eq!(clients.iter().map(Client::fd).collect::<Vec<_>>(), [fd_a]);
+        assert!(clients.get_mut(-1).is_none());
+        assert!(clients.get_mut(100_000).is_none());
+        assert!(clients.iter().all(Client::is_idle));
+    }
+
+    #[test]
+    fn times_out_only_after_the_deadline() {
+        let listener = listener();
+        let t0 = Instant::now();
+        let mut clients = Clients::new();
+        let (client, _peer) = accept(&listener, t0);
+        let fd = clients.insert(client);
+        assert_eq!(clients.wait_timeout(t0), Some(IDLE));
+        assert_eq!(clients.next_timed_out(t0 + IDLE / 2), None);
+        assert_eq!(clients.next_timed_out(t0 + IDLE), Some(fd));
+        // Popped once: not reported again unless re-watched.
+        assert_eq!(clients.next_timed_out(t0 + IDLE * 2), None);
+    }
+
+    #[test]
+    fn progress_moves_the_deadline_later() {
+        let listener = listener();
+        let t0 = Instant::now();
+        let mut clients = Clients::new();
+        let (client, _peer) = accept(&listener, t0);
+        let fd = clients.insert(client);
+        let later = t0 + IDLE * 8 / 10;
+        if let Some(client) = clients.get_mut(fd) {
+            // Part of a request line: progress, so the idle deadline moves.
+            client.conn.handle_input(b"GET / HT", later);
+        }
+        clients.watch_deadline(fd);
+        // The old entry pops, is found stale and is re-queued for the new deadline.
+        assert_eq!(clients.next_timed_out(t0 + IDLE + IDLE / 10), None);
+        assert_eq!(clients.next_timed_out(later + IDLE), Some(fd));
+    }
+
+    #[test]
+    fn a_reused_fd_does_not_inherit_the_old_deadline() {
+        let listener = listener();
+        let t0 = Instant::now();
+        let mut clients = Clients::new();
+        let (first, _peer_first) = accept(&listener, t0);
+        let first_fd = clients.insert(first);
+        drop(clients.remove(first_fd));
+        let (second, _peer_second) = accept(&listener, t0 + IDLE / 2);
+        let fd = clients.insert(second);
+        // Whether the kernel reused the number or not (tests run in parallel threads), make the
+        // queue hold what the first connection would have left had it been on the same fd.
+        let second_serial = clients
+            .get_mut(fd)
+            .map(|c| c.serial)
+            .expect("just inserted");
+        clients.timers.schedule(t0 + IDLE, (fd, second_serial - 1));
+        assert_eq!(clients.next_timed_out(t0 + IDLE + IDLE / 10), None);
+        assert_eq!(clients.next_timed_out(t0 + IDLE / 2 + IDLE), Some(fd));
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install the system tools io-models uses, skipping what is already there. Idempotent.
+#
+#   curl           used by some tests and by hand
+#   strace         syscall counts in the benchmarks (`harness compare`)
+#   wrk            load generator for scripts/wrk-vs-nginx.sh
+#   nginx-light    the reference server in the benchmarks (any nginx will do)
+#   apache2-utils  `ab`, the other classic load generator
+#
+# Debian/Ubuntu only (apt). Needs root or sudo. Prints what it did; exits non-zero only when an
+# installation was attempted and failed.
+set -euo pipefail
+
+# tool to look for -> package that provides it
+tools=(curl strace wrk nginx ab)
+declare -A package=(
+  [curl]=curl
+  [strace]=strace
+  [wrk]=wrk
+  [nginx]=nginx-light
+  [ab]=apache2-utils
+)
+
+have() {
+  # nginx and ab live in /usr/sbin on Debian, which is not always on a user's PATH.
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]
+}
+
+missing=()
+for tool in "${tools[@]}"; do
+  if have "$tool"; then
+    echo "install-deps: $tool: already installed"
+  else
+    missing+=("${package[$tool]}")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: nothing to do"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: no apt-get here; please install: ${missing[*]}" >&2
+  exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "install-deps: not root and no sudo; please install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+"${sudo[@]}" apt-get update
+# nginx-light is gone from newer releases; plain nginx serves the same purpose.
+for i in "${!missing[@]}"; do
+  if [ "${missing[$i]}" = nginx-light ] && ! apt-cache show nginx-light >/dev/null 2>&1; then
+    missing[$i]=nginx
+  fi
+done
+echo "install-deps: installing ${missing[*]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-deps: installed ${missing[*]}"
