@@ -1,0 +1,70 @@
+//! The shared behaviour suite, against every pattern × trigger of `server-epoll`.
+
+conformance::suite!(
+    single_level,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    ["--pattern", "single", "--trigger", "level"]
+);
+conformance::suite!(
+    single_edge,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    ["--pattern", "single", "--trigger", "edge"]
+);
+conformance::suite!(
+    reactor_level,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    [
+        "--pattern",
+        "reactor",
+        "--trigger",
+        "level",
+        "--workers",
+        "2"
+    ]
+);
+conformance::suite!(
+    reactor_edge,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    [
+        "--pattern",
+        "reactor",
+        "--trigger",
+        "edge",
+        "--workers",
+        "2"
+    ]
+);
+conformance::suite!(
+    proactor_level,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    [
+        "--pattern",
+        "proactor",
+        "--trigger",
+        "level",
+        "--workers",
+        "2"
+    ]
+);
+conformance::suite!(
+    proactor_edge,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    [
+        "--pattern",
+        "proactor",
+        "--trigger",
+        "edge",
+        "--workers",
+        "2"
+    ]
+);
+conformance::suite!(
+    multi_level,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    ["--pattern", "multi", "--trigger", "level", "--workers", "2"]
+);
+conformance::suite!(
+    multi_edge,
+    env!("CARGO_BIN_EXE_server-epoll"),
+    ["--pattern", "multi", "--trigger", "edge", "--workers", "2"]
+);
