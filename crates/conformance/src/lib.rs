@@ -150,6 +150,7 @@ macro_rules! __for_each_check {
             slow_reader_large_file,
             concurrent_500,
             fd_exhaustion_recovers,
+            emfile_does_not_spin,
             reset_mid_response,
             memory_bounded_with_unread_responses,
             slowloris_does_not_starve,

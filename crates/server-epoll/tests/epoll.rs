@@ -3,8 +3,6 @@
 //! descriptors, a fast shutdown with idle clients, and the threads each pattern starts.
 
 use std::io::Write;
-use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -139,86 +137,6 @@ fn reactor_one_worker_per_socket() {
             client.join().expect("a client thread failed");
         }
     }
-}
-
-/// The server's descriptor limit (soft and hard, so it cannot raise it).
-const FD_LIMIT: libc::rlim_t = 40;
-/// More connections than fit.
-const CROWD: usize = 60;
-/// `/proc/PID/stat` counts CPU time in 1/100 s.
-const TICKS_PER_SECOND: u64 = 100;
-
-/// Out of descriptors: `accept` fails with `EMFILE` while the connection stays in the backlog,
-/// so the listener stays readable. The server must keep serving the connections it has, log
-/// once, not spin, and accept again once descriptors are free.
-#[test]
-fn emfile_keeps_serving() {
-    for pattern in PATTERNS {
-        for trigger in ["level", "edge"] {
-            emfile_case(pattern, trigger);
-        }
-    }
-}
-
-fn emfile_case(pattern: &[&str], trigger: &str) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(pattern).args(["--trigger", trigger]);
-    let limit = libc::rlimit {
-        rlim_cur: FD_LIMIT,
-        rlim_max: FD_LIMIT,
-    };
-    // SAFETY: the hook runs in the forked child before exec and only calls setrlimit (which is
-    // async-signal-safe) with a copy of `limit`.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    let mut server = Server::start_command(cmd);
-    let what = format!("{pattern:?} {trigger}");
-    let mut first = Conn::open(server.addr());
-    warm_up(&mut first);
-    let crowd: Vec<TcpStream> = (0..CROWD)
-        .map(|_| TcpStream::connect(server.addr()).expect("connect (the kernel's backlog)"))
-        .collect();
-    thread::sleep(Duration::from_millis(200));
-    let before = cpu_ticks(server.pid());
-    let window = Duration::from_secs(1);
-    thread::sleep(window);
-    let used = cpu_ticks(server.pid()) - before;
-    assert!(
-        used < TICKS_PER_SECOND / 5,
-        "{what}: {used} ticks of CPU in {window:?} while out of descriptors: spinning"
-    );
-    // Still serving (a generated body: a file would need a descriptor).
-    first.send(b"GET /bytes/16 HTTP/1.1\r\nHost: test\r\n\r\n");
-    let resp = first.read_response();
-    assert_eq!((resp.status, resp.body.len()), (200, 16), "{what}: {resp}");
-    let stderr = server.stderr_text();
-    assert_eq!(
-        stderr.matches("Too many open files").count(),
-        1,
-        "{what}: EMFILE should be logged exactly once; stderr:\n{stderr}"
-    );
-    drop(crowd);
-    let mut late = Conn::open(server.addr());
-    warm_up(&mut late);
-    let status = server.stop();
-    assert!(status.success(), "{what}: exit status {status:?}");
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc/PID/stat");
-    let after_name = &stat[stat.rfind(')').expect("the comm field") + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let user: u64 = fields[11].parse().expect("utime");
-    let system: u64 = fields[12].parse().expect("stime");
-    user + system
 }
 
 /// SIGTERM with only idle keep-alive connections (and some that never sent a byte) must not wait
