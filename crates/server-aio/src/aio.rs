@@ -19,12 +19,12 @@
 //!   a connection); the guard turns a mistake into a short wait instead of memory corruption.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::ptr::{self, NonNull};
 use std::time::Duration;
 
 use libc::{c_int, c_void};
+use server_common::signals::{SigSet, timespec};
 use server_common::sys::cvt;
 
 /// Size of each operation's buffer: the most one `aio_read` takes in, or one `aio_write` sends.
@@ -325,88 +325,21 @@ pub fn suspend(list: &[*const libc::aiocb], timeout: Option<Duration>) -> io::Re
     }
 }
 
-/// A set of signals (`sigset_t`), built from raw numbers because `nix`'s `Signal` cannot name
-/// real-time signals.
-#[derive(Clone, Copy)]
-pub struct SigSet {
-    raw: libc::sigset_t,
-}
-
-impl std::fmt::Debug for SigSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigSet")
+/// Take one AIO completion signal from `set`, waiting at most `timeout` (`None`: forever).
+/// `Ok(Some(token))`: an AIO completion (`si_code == SI_ASYNCIO`) carrying the token stored at
+/// submission. `Ok(None)`: the timeout passed, or the signal was not sent by glibc (a `kill` by
+/// hand). `Err` of kind `Interrupted`: a handler ran (SIGINT/SIGTERM): check the flags.
+pub fn take_completion(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<usize>> {
+    let Some(info) = set.wait(timeout)? else {
+        return Ok(None);
+    };
+    if info.si_code != libc::SI_ASYNCIO {
+        // Sent by hand (`kill`), not by glibc: there is no token in it.
+        return Ok(None);
     }
-}
-
-impl SigSet {
-    /// The set holding exactly `signals`.
-    pub fn of(signals: &[c_int]) -> io::Result<SigSet> {
-        let mut raw = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: `sigemptyset` initializes the whole set behind the valid pointer.
-        let ret = unsafe { libc::sigemptyset(raw.as_mut_ptr()) };
-        cvt(ret, "sigemptyset")?;
-        // SAFETY: initialized just above.
-        let mut raw = unsafe { raw.assume_init() };
-        for &signal in signals {
-            // SAFETY: `raw` is initialized; a bad number only yields EINVAL.
-            cvt(unsafe { libc::sigaddset(&mut raw, signal) }, "sigaddset")?;
-        }
-        Ok(SigSet { raw })
-    }
-
-    /// Block these signals in the calling thread; threads started later inherit the mask (and
-    /// glibc's AIO helpers block everything), so they stay queued for [`SigSet::wait`].
-    pub fn block(&self) -> io::Result<()> {
-        // SAFETY: `raw` is initialized; a null old-mask pointer is allowed.
-        let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.raw, ptr::null_mut()) };
-        if ret == 0 {
-            Ok(())
-        } else {
-            let err = io::Error::from_raw_os_error(ret);
-            Err(io::Error::new(
-                err.kind(),
-                format!("pthread_sigmask: {err}"),
-            ))
-        }
-    }
-
-    /// Take one queued signal of the set, waiting at most `timeout`. `Ok(Some(token))`: an AIO
-    /// completion (`si_code == SI_ASYNCIO`) carrying the token stored at submission.
-    /// `Ok(None)`: the timeout passed (`EAGAIN`), or the signal was not sent by glibc (a `kill`
-    /// by hand). `Err` of kind `Interrupted`: a handler ran (SIGINT/SIGTERM): check the flags.
-    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<usize>> {
-        let ts = timeout.map(timespec);
-        let ts_ptr = ts
-            .as_ref()
-            .map_or(ptr::null(), |ts| ts as *const libc::timespec);
-        let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-        // SAFETY: valid set, writable `siginfo_t`, and `ts_ptr` null or pointing to `ts`.
-        let ret = unsafe { libc::sigtimedwait(&self.raw, info.as_mut_ptr(), ts_ptr) };
-        if ret == -1 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::EAGAIN) => Ok(None),
-                _ => Err(err),
-            };
-        }
-        // SAFETY: filled in by the successful call (and zeroed before).
-        let info = unsafe { info.assume_init() };
-        if info.si_code != libc::SI_ASYNCIO {
-            // Sent by hand (`kill`), not by glibc: there is no token in it.
-            return Ok(None);
-        }
-        // SAFETY: for SI_ASYNCIO the union holds the `sigval` we stored in `sigev_value`.
-        let value = unsafe { info.si_value() };
-        Ok(Some(value.sival_ptr.addr()))
-    }
-}
-
-fn timespec(t: Duration) -> libc::timespec {
-    libc::timespec {
-        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-        // Below 1e9: fits every `c_long`.
-        tv_nsec: t.subsec_nanos() as libc::c_long,
-    }
+    // SAFETY: for SI_ASYNCIO the union holds the `sigval` we stored in `sigev_value`.
+    let value = unsafe { info.si_value() };
+    Ok(Some(value.sival_ptr.addr()))
 }
 
 #[cfg(test)]

@@ -101,7 +101,8 @@ use server_common::shutdown::{GRACE, Shutdown};
 use server_common::timers::TimerQueue;
 use server_common::{stats, sys};
 
-use aio::{BUF_SIZE, Kind, Notify, Op, SigSet};
+use aio::{BUF_SIZE, Kind, Notify, Op};
+use server_common::signals::SigSet;
 
 /// An HTTP/1.1 server on POSIX AIO: aio_read/aio_write, completions by signal or aio_suspend.
 #[derive(Debug, Parser)]
@@ -287,7 +288,7 @@ impl Server {
             }
             let timeout = self.wait_timeout(now);
             match self.notify {
-                Notify::Signal(_) => match self.waited.wait(timeout) {
+                Notify::Signal(_) => match aio::take_completion(&self.waited, timeout) {
                     Ok(Some(token)) => self.on_complete(token),
                     // Timeout: a deadline is due (below). Or a signal not from glibc.
                     Ok(None) => {}

@@ -11,6 +11,7 @@
 //! | [`pump`] | moving bytes between a non-blocking socket and an [`http_core::Connection`] |
 //! | [`accept`] | what to do with each error `accept(2)` can return |
 //! | [`clients`] | a single-threaded loop's connections, indexed by fd, with their deadlines |
+//! | [`signals`] | signal sets blocked and taken with `sigtimedwait` (SIGIO and AIO servers) |
 //! | [`stats`] | counters printed once at exit (`served N requests on M connections`) |
 //! | [`sys`] | the few raw syscalls the helpers need, each behind a small safe function |
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod listener;
 pub mod pool;
 pub mod pump;
 pub mod shutdown;
+pub mod signals;
 pub mod stats;
 pub mod sys;
 pub mod timers;

@@ -82,7 +82,8 @@ use server_common::pump::{self, Progress, ReadMode};
 use server_common::shutdown::{GRACE, Shutdown};
 use server_common::{stats, sys};
 
-use sigio::{SigSet, Siginfo};
+use server_common::signals::SigSet;
+use sigio::Siginfo;
 
 /// An HTTP/1.1 server driven by signals: F_SETOWN + O_ASYNC + F_SETSIG, taken with sigtimedwait.
 #[derive(Debug, Parser)]
@@ -204,7 +205,7 @@ impl Server {
                     return Ok(());
                 }
             }
-            match self.waited.wait(self.wait_timeout(now)) {
+            match sigio::take(&self.waited, self.wait_timeout(now)) {
                 Ok(Some(info)) => self.on_signal(info),
                 // The timeout passed: a deadline is due (handled below).
                 Ok(None) => {}
@@ -398,7 +399,7 @@ impl Server {
     /// it), but keep a shutdown request.
     fn drain_queue(&mut self) {
         loop {
-            match self.waited.wait(Some(Duration::ZERO)) {
+            match sigio::take(&self.waited, Some(Duration::ZERO)) {
                 Ok(Some(info)) if matches!(info.signo, libc::SIGINT | libc::SIGTERM) => {
                     self.shutdown.request();
                 }

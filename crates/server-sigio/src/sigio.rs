@@ -8,12 +8,11 @@
 //! (no allocation, no lock, no `http-core` call) is allowed.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
-use std::ptr;
 use std::time::Duration;
 
 use libc::c_int;
+use server_common::signals::SigSet;
 use server_common::sys::cvt;
 
 // --- Constants `libc` 0.2 does not define for linux-gnu -------------------------------------
@@ -67,18 +66,6 @@ pub fn enable(fd: RawFd, signal: Option<c_int>) -> io::Result<()> {
     Ok(())
 }
 
-/// A set of signals (`sigset_t`).
-#[derive(Clone, Copy)]
-pub struct SigSet {
-    raw: libc::sigset_t,
-}
-
-impl std::fmt::Debug for SigSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigSet")
-    }
-}
-
 /// One signal taken from the queue, with the fields signal-driven I/O fills in.
 #[derive(Debug, Clone, Copy)]
 pub struct Siginfo {
@@ -93,73 +80,20 @@ pub struct Siginfo {
     pub band: libc::c_long,
 }
 
-impl SigSet {
-    /// The set holding exactly `signals`.
-    pub fn of(signals: &[c_int]) -> io::Result<SigSet> {
-        let mut raw = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: `sigemptyset` initializes the whole set it is given a valid pointer to.
-        let ret = unsafe { libc::sigemptyset(raw.as_mut_ptr()) };
-        cvt(ret, "sigemptyset")?;
-        // SAFETY: initialized by the successful `sigemptyset` just above.
-        let mut raw = unsafe { raw.assume_init() };
-        for &signal in signals {
-            // SAFETY: `raw` is an initialized set; an invalid number only yields EINVAL.
-            cvt(unsafe { libc::sigaddset(&mut raw, signal) }, "sigaddset")?;
-        }
-        Ok(SigSet { raw })
-    }
-
-    /// Block these signals in the calling thread (threads created later inherit the mask). A
-    /// blocked signal is not delivered: it stays queued until [`SigSet::wait`] takes it.
-    pub fn block(&self) -> io::Result<()> {
-        // SAFETY: `raw` is an initialized set; the old mask is not wanted (null is allowed).
-        let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.raw, ptr::null_mut()) };
-        if ret == 0 {
-            Ok(())
-        } else {
-            // pthread_* functions return the error number instead of setting errno.
-            let err = io::Error::from_raw_os_error(ret);
-            Err(io::Error::new(
-                err.kind(),
-                format!("pthread_sigmask: {err}"),
-            ))
-        }
-    }
-
-    /// Take one pending signal of this set, waiting at most `timeout` (`None`: forever).
-    /// `Ok(None)` means the timeout passed (`EAGAIN`); `Err` of kind `Interrupted` means a signal
-    /// outside the set ran a handler (`EINTR`): just wait again.
-    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<Siginfo>> {
-        let ts = timeout.map(|t| libc::timespec {
-            tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-            // Below 1e9, so it fits every `c_long`.
-            tv_nsec: t.subsec_nanos() as libc::c_long,
-        });
-        let ts_ptr = ts
-            .as_ref()
-            .map_or(ptr::null(), |ts| ts as *const libc::timespec);
-        let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-        // SAFETY: `raw` is an initialized set, `info` points to writable memory of the right
-        // size, and `ts_ptr` is null or points to `ts`, which outlives the call.
-        let ret = unsafe { libc::sigtimedwait(&self.raw, info.as_mut_ptr(), ts_ptr) };
-        if ret == -1 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                // The timeout passed with no signal of the set pending.
-                Some(libc::EAGAIN) => Ok(None),
-                _ => Err(err),
-            };
-        }
-        // SAFETY: `sigtimedwait` succeeded, so it filled in `info` (and it was zeroed before).
-        let info = unsafe { info.assume_init() };
-        // SAFETY: reading the `_sigpoll` member of the union: meaningful for our F_SETSIG
-        // signal, and plain integers (zero or leftovers) for any other; never a pointer.
-        let (fd, band) = unsafe { (info.si_fd(), info.si_band()) };
-        Ok(Some(Siginfo {
-            signo: ret,
-            code: info.si_code,
-            fd,
-            band,
-        }))
-    }
+/// Take one pending signal of `set`, waiting at most `timeout` (`None`: forever), with the
+/// fields signal-driven I/O fills in. `Ok(None)`: the timeout passed; `Err` of kind
+/// `Interrupted`: a handler ran, wait again.
+pub fn take(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<Siginfo>> {
+    let Some(info) = set.wait(timeout)? else {
+        return Ok(None);
+    };
+    // SAFETY: reading the `_sigpoll` member of the union: meaningful for our F_SETSIG signal,
+    // and plain integers (zero or leftovers) for any other; never a pointer.
+    let (fd, band) = unsafe { (info.si_fd(), info.si_band()) };
+    Ok(Some(Siginfo {
+        signo: info.si_signo,
+        code: info.si_code,
+        fd,
+        band,
+    }))
 }
