@@ -1,0 +1,162 @@
+//! The io-models harness: a load generator and the benchmark matrix that compares every server.
+//!
+//! ```text
+//! harness load -c 50 -t 5 http://127.0.0.1:8080/index.html      # webbench/wrk-style run
+//! harness load --close -c 100 -t 5 URL                          # one connection per request
+//! harness load -R 20000 -c 100 -t 10 URL                        # open loop, wrk2-style latency
+//! harness load --idle 5000 -c 50 -t 5 URL                       # C10K: idle connections held
+//! harness compare [--quick] [--servers server-epoll,…]         # the whole matrix → bench-results/
+//! ```
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `load.rs` | the epoll load generator: one loop per thread, a flat connection table, no per-request allocation |
+//! | `response.rs` | the incremental response parser (status line, `Content-Length`, chunked, close-delimited) |
+//! | `compare.rs` | THE table of servers and modes, the scenarios, starting/pinning/stopping servers, `/proc` figures, `strace -c` |
+//! | `report.rs` | `results.json`, `results.md` and the SVG charts |
+//! | `sys.rs` | the raw syscalls (`epoll`, non-blocking `connect`, affinity, `wait4`) |
+
+#[cfg(test)]
+mod alloc_counter;
+mod compare;
+mod load;
+mod report;
+mod response;
+mod sys;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harness",
+    version,
+    about = "Load generator and benchmark matrix for io-models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate HTTP load against one URL (webbench/wrk-compatible flags).
+    Load(LoadArgs),
+    /// Run the benchmark matrix over every server binary and write bench-results/.
+    Compare(compare::CompareArgs),
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// Target, e.g. http://127.0.0.1:8080/index.html
+    url: String,
+    /// Concurrent clients (connections).
+    #[arg(short = 'c', long = "clients", default_value_t = 10)]
+    clients: usize,
+    /// Run for this many seconds (fractions allowed). Default 10 unless -n is given.
+    #[arg(short = 't', long = "time")]
+    time: Option<f64>,
+    /// Stop after this many requests in total.
+    #[arg(short = 'n', long = "requests")]
+    requests: Option<u64>,
+    /// Event-loop threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Open-loop mode: send this many requests per second in total; latency is measured from
+    /// each request's scheduled send time (corrected for coordinated omission, like wrk2).
+    #[arg(short = 'R', long = "rate")]
+    rate: Option<f64>,
+    /// One connection per request (`Connection: close`), as webbench does; connect time is
+    /// reported separately.
+    #[arg(long)]
+    close: bool,
+    /// Open this many idle keep-alive connections first and hold them during the run.
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
+    /// Seconds without progress (no byte of the response) before a request counts as a timeout.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+    /// Pin the load threads to this CPU.
+    #[arg(long)]
+    cpu: Option<usize>,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Load(args) => run_load(args),
+        Command::Compare(args) => compare::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn run_load(args: LoadArgs) -> io::Result<()> {
+    let target = load::Target::parse(&args.url)?;
+    let seconds = |s: f64, what: &str| {
+        Duration::try_from_secs_f64(s).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what}: {s} is not a duration"),
+            )
+        })
+    };
+    let duration = match (args.time, args.requests) {
+        (Some(t), _) => Some(seconds(t, "-t")?),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(10)),
+    };
+    sys::raise_fd_limit();
+    let idle = if args.idle > 0 {
+        let idle = load::IdleConnections::open(target.addr, args.idle, Duration::from_secs(10))?;
+        if !args.json {
+            eprintln!(
+                "opened {} of {} idle connections",
+                idle.established(),
+                idle.requested
+            );
+        }
+        idle
+    } else {
+        load::IdleConnections::none()
+    };
+    let spec = load::LoadSpec {
+        target,
+        clients: args.clients,
+        threads: args.threads,
+        duration,
+        total: args.requests,
+        rate: args.rate,
+        close: args.close,
+        timeout: seconds(args.timeout, "--timeout")?,
+        cpu: args.cpu,
+        progress: !args.json,
+    };
+    let report = load::run(&spec, &idle)?;
+    drop(idle);
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::other)?;
+        writeln!(out)?;
+    } else {
+        load::print_human(&report, &mut out)?;
+    }
+    Ok(())
+}
+
+/// Where bench-results/ lives by default: the current directory's, or the workspace's.
+fn default_results_dir() -> PathBuf {
+    let local = PathBuf::from("bench-results");
+    if local.is_dir() || PathBuf::from("Cargo.toml").is_file() {
+        return local;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))
+}

@@ -1,0 +1,340 @@
+//! The few raw syscalls the load generator makes, each behind a small safe function.
+//!
+//! The hot path is `read`, `write` and `epoll_wait` on non-blocking sockets; everything here is a
+//! thin wrapper that turns `-1` + `errno` into an `io::Error`.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// `-1` + `errno` → `io::Error`; anything else is the value.
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Same as [`cvt`] for calls returning `ssize_t`.
+fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Add what was attempted to an error.
+pub fn context(err: io::Error, what: &str) -> io::Error {
+    io::Error::new(err.kind(), format!("{what}: {err}"))
+}
+
+/// One `epoll` instance.
+#[derive(Debug)]
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+/// Readiness a connection waits for.
+pub const READABLE: u32 = libc::EPOLLIN as u32;
+/// Writability (a connect finishing, or room in the send buffer).
+pub const WRITABLE: u32 = libc::EPOLLOUT as u32;
+
+impl Epoll {
+    /// `epoll_create1(EPOLL_CLOEXEC)`.
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: no pointers are passed; the result is checked before use.
+        let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
+            .map_err(|e| context(e, "epoll_create1"))?;
+        // SAFETY: `fd` was just returned by epoll_create1 and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Epoll { fd })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: data };
+        // SAFETY: `event` is a valid epoll_event that lives for the duration of the call.
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut event) })?;
+        Ok(())
+    }
+
+    /// Watch `fd` for `events` (level-triggered), tagged with `data`.
+    pub fn add(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events, data)
+    }
+
+    /// Change what `fd` is watched for.
+    pub fn modify(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, events, data)
+    }
+
+    /// Wait up to `timeout_ms` for events; `EINTR` counts as "no events".
+    pub fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
+        let max = events.len().min(i32::MAX as usize) as libc::c_int;
+        // SAFETY: `events` is a writable buffer of `max` epoll_event structs.
+        let ret =
+            unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+        match cvt(ret) {
+            Ok(n) => Ok(n as usize),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(context(e, "epoll_wait")),
+        }
+    }
+}
+
+/// An empty event, to fill an event buffer.
+pub const EMPTY_EVENT: libc::epoll_event = libc::epoll_event { events: 0, u64: 0 };
+
+/// A new non-blocking TCP socket for `addr`'s family.
+pub fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain syscall with integer arguments.
+    let fd = cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Disable Nagle's algorithm (`TCP_NODELAY`), as wrk does: a request is one write and must
+/// leave at once, whatever is still unacknowledged.
+pub fn set_nodelay(fd: &OwnedFd) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a c_int that outlives the call; the length matches.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// Bind `fd` to source address `ip` but let `connect` choose the port
+/// (`IP_BIND_ADDRESS_NO_PORT`), so each source address gets its own ~28k ephemeral ports per
+/// destination.
+pub fn bind_source(fd: &OwnedFd, ip: Ipv4Addr) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a c_int that outlives the call; the length matches.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    let (storage, len) = sockaddr(&SocketAddr::from((ip, 0)));
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    })?;
+    Ok(())
+}
+
+/// Start a non-blocking connect: `Ok(true)` connected at once, `Ok(false)` in progress (wait for
+/// writability, then [`socket_error`]).
+pub fn connect(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<bool> {
+    let (storage, len) = sockaddr(addr);
+    loop {
+        // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+        let ret = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&storage as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        match cvt(ret) {
+            Ok(_) => return Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The pending error of a socket (`SO_ERROR`): how a non-blocking connect ended.
+pub fn socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
+    let mut err: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes; `len` holds the size of `err`.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
+}
+
+/// `read(2)`.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `write(2)` (`send` with `MSG_NOSIGNAL`, so a dead peer is an `EPIPE` error, never a signal).
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+    cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+}
+
+/// Close a raw descriptor we own (the load loop keeps raw fds in a flat table).
+pub fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and forgets it after this call. An error from close (EINTR,
+    // EIO) cannot be acted upon for a socket; the descriptor is released either way on Linux.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// Pin the calling thread (and threads it starts later) to one CPU.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    pin_pid_to_cpu(0, cpu)
+}
+
+/// Pin process/thread `pid` (0 = the caller) to one CPU.
+pub fn pin_pid_to_cpu(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no CPU {cpu}"),
+        ));
+    }
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    cvt(unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &set) })
+        .map_err(|e| context(e, &format!("sched_setaffinity(cpu {cpu})")))?;
+    Ok(())
+}
+
+/// Number of CPUs this process may run on.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Raise `RLIMIT_NOFILE`'s soft limit to the hard limit; returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: rlimit is plain data.
+    let mut limit: libc::rlimit = unsafe { mem::zeroed() };
+    // SAFETY: `limit` is valid for writes.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return raised.rlim_cur;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Send `signal` to process `pid` (never a process group: `pid` must be positive).
+pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
+    // SAFETY: plain syscall; `pid` is a positive single-process id.
+    cvt(unsafe { libc::kill(pid, signal) })?;
+    Ok(())
+}
+
+/// Resource usage of a reaped child.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildUsage {
+    /// Exit status as `wait` reports it.
+    pub status: libc::c_int,
+    /// Voluntary + involuntary context switches of all its threads.
+    pub context_switches: u64,
+}
+
+/// `wait4(pid, WNOHANG)`: `Ok(None)` while the child runs.
+pub fn try_wait4(pid: u32) -> io::Result<Option<ChildUsage>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data.
+    let mut usage: libc::rusage = unsafe { mem::zeroed() };
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
+    // SAFETY: `status` and `usage` are valid for writes.
+    let ret = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    match cvt(ret) {
+        Ok(0) => Ok(None),
+        Ok(_) => Ok(Some(ChildUsage {
+            status,
+            context_switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+        })),
+        Err(e) => Err(context(e, "wait4")),
+    }
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), for `/proc/<pid>/stat` times.
+pub fn clock_ticks() -> f64 {
+    // SAFETY: plain syscall.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid (unspecified) address.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
