@@ -8,6 +8,7 @@ use std::io;
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use crate::compare::{Cell, Results, Row, Scenario};
@@ -405,65 +406,57 @@ fn line_chart(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70);
-    let draw = |chart_area: &DrawingArea<SVGBackend, Shift>| -> io::Result<()> {
-        draw_legend(chart_area, &series)
-    };
+    // Concurrency spans 1..1000 (log axis); idle connections 0..9000 (linear axis, since 0 is a
+    // point of its own). Only the x axis differs; `draw_lines` draws either.
     if log_x {
-        let mut chart = builder
-            .build_cartesian_2d(
-                (x_min.max(1.0) * 0.8..x_max * 1.25).log_scale(),
-                0f64..y_max,
-            )
-            .map_err(chart_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("requests/s")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(chart_err)?;
-        for (i, (_, points)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(chart_err)?;
-            chart
-                .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(chart_err)?;
-        }
+        let x_range = (x_min.max(1.0) * 0.8..x_max * 1.25).log_scale();
+        draw_lines(&mut builder, x_range, y_max, x_desc, &series)?;
     } else {
         let span = (x_max - x_min).max(1.0);
-        let mut chart = builder
-            .build_cartesian_2d(x_min - span * 0.03..x_max + span * 0.03, 0f64..y_max)
-            .map_err(chart_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("requests/s")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(chart_err)?;
-        for (i, (_, points)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(chart_err)?;
-            chart
-                .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(chart_err)?;
-        }
+        let x_range = x_min - span * 0.03..x_max + span * 0.03;
+        draw_lines(&mut builder, x_range, y_max, x_desc, &series)?;
     }
-    draw(&legend)?;
+    draw_legend(&legend, &series)?;
     root.present().map_err(chart_err)?;
     Ok(true)
+}
+
+/// One line with dots per series, on requests/s against `x_range` (a linear or log axis).
+fn draw_lines<X>(
+    builder: &mut ChartBuilder<'_, '_, SVGBackend>,
+    x_range: X,
+    y_max: f64,
+    x_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> io::Result<()>
+where
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = builder
+        .build_cartesian_2d(x_range, 0f64..y_max)
+        .map_err(chart_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("requests/s")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()
+        .map_err(chart_err)?;
+    for (i, (_, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(chart_err)?;
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(chart_err)?;
+    }
+    Ok(())
 }
 
 fn draw_legend<T>(area: &DrawingArea<SVGBackend, Shift>, series: &[(String, T)]) -> io::Result<()> {
