@@ -264,14 +264,7 @@ pub(crate) struct Client {
 impl EventLoop {
     /// A loop serving `listener` (non-blocking), watching the shutdown descriptor.
     pub(crate) fn new(listener: TcpListener, options: Options) -> io::Result<EventLoop> {
-        let epoll = epoll::create()?;
-        let listening = Listening::new(&epoll, listener, options.trigger)?;
-        epoll::add(
-            &epoll,
-            options.shutdown.wake_fd(),
-            EpollFlags::EPOLLIN,
-            SHUTDOWN,
-        )?;
+        let (epoll, listening) = open_loop(listener, &options)?;
         Ok(EventLoop {
             epoll,
             listening,
@@ -598,6 +591,23 @@ pub(crate) fn log_exchanges(client: &mut Client) {
         .peer_addr()
         .map_or_else(|_| "-".to_string(), |a| a.to_string());
     stats::log_exchanges(peer, &mut client.conn);
+}
+
+/// What every pattern's loop starts with: an epoll instance watching the listener (token
+/// `LISTENER`) and the shutdown wake-up descriptor (token `SHUTDOWN`).
+pub(crate) fn open_loop(
+    listener: TcpListener,
+    options: &Options,
+) -> io::Result<(Epoll, Listening)> {
+    let epoll = epoll::create()?;
+    let listening = Listening::new(&epoll, listener, options.trigger)?;
+    epoll::add(
+        &epoll,
+        options.shutdown.wake_fd(),
+        EpollFlags::EPOLLIN,
+        SHUTDOWN,
+    )?;
+    Ok((epoll, listening))
 }
 
 /// The listening socket of one loop, and whether epoll watches it right now.

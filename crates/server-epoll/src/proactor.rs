@@ -44,7 +44,7 @@ use server_common::timers::TimerQueue;
 
 use crate::epoll::{self, LISTENER, NOTIFY, Notifier, SHUTDOWN, Trigger};
 use crate::slab::Slab;
-use crate::{Listening, Options};
+use crate::{Listening, Options, open_loop};
 
 /// Most bytes read ahead for a connection whose state machine is busy or away.
 const INBOX_LIMIT: usize = pump::READ_BUF_SIZE;
@@ -113,14 +113,7 @@ pub(crate) fn run(
     workers: usize,
     fd_limit: u64,
 ) -> io::Result<()> {
-    let epoll = epoll::create()?;
-    let listening = Listening::new(&epoll, listener, options.trigger)?;
-    epoll::add(
-        &epoll,
-        options.shutdown.wake_fd(),
-        EpollFlags::EPOLLIN,
-        SHUTDOWN,
-    )?;
+    let (epoll, listening) = open_loop(listener, &options)?;
     let notifier = Notifier::new()?;
     epoll::add(&epoll, notifier.fd(), EpollFlags::EPOLLIN, NOTIFY)?;
     let (results_tx, results) = mpsc::channel();

@@ -48,7 +48,7 @@ use server_common::timers::TimerQueue;
 
 use crate::epoll::{self, LISTENER, NOTIFY, Notifier, SHUTDOWN, Trigger};
 use crate::slab::Slab;
-use crate::{Client, Listening, Options, log_exchanges};
+use crate::{Client, Listening, Options, log_exchanges, open_loop};
 
 /// How soon the main thread looks again at a connection it just sent a timeout job for (the
 /// worker may have found it alive: a deadline that moved, or a `408` still being written).
@@ -109,14 +109,7 @@ pub(crate) fn run(
     workers: usize,
     fd_limit: u64,
 ) -> io::Result<()> {
-    let epoll = epoll::create()?;
-    let listening = Listening::new(&epoll, listener, options.trigger)?;
-    epoll::add(
-        &epoll,
-        options.shutdown.wake_fd(),
-        EpollFlags::EPOLLIN,
-        SHUTDOWN,
-    )?;
+    let (epoll, listening) = open_loop(listener, &options)?;
     let notifier = Notifier::new()?;
     epoll::add(&epoll, notifier.fd(), EpollFlags::EPOLLIN, NOTIFY)?;
     // With EPOLLONESHOT a socket has at most one readiness job queued (plus rare timeout and
