@@ -125,3 +125,12 @@ fn content_length_framing_stops_at_the_end() {
     let (used, result) = body::decode(&mut framing, b"\r", &mut received, LIMITS, None);
     assert_eq!((used, result), (0, Decoded::NeedMore));
 }
+
+#[test]
+fn the_root_directory_is_opened_once_for_the_openat2_fast_path() {
+    // Without the opened root every file request would take the slow path (an extra
+    // `readlink` per request); the answers would be the same, so only this test notices.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = crate::Config::new(dir.path()).expect("config");
+    assert!(config.root_dir().is_some(), "root directory opened");
+}

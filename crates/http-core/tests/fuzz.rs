@@ -50,11 +50,10 @@ const FRAGMENTS: &[&[u8]] = &[
     b"\x00\xff garbage",
 ];
 
+/// 256 cases unless `PROPTEST_CASES` says otherwise (proptest's default reads the variable), so
+/// a long run needs no edit: `PROPTEST_CASES=1000000 cargo test --release -p http-core --test fuzz`.
 fn runner() -> proptest::test_runner::TestRunner {
-    proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 256,
-        ..ProptestConfig::default()
-    })
+    proptest::test_runner::TestRunner::new(ProptestConfig::default())
 }
 
 #[test]

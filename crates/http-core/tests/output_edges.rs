@@ -1,0 +1,89 @@
+//! Edges of the output side of the API: short writes, zero-byte writes, and a caller that says
+//! it wrote more than it was given.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Root, drain, parse_one};
+use http_core::bytes_pattern_at;
+
+/// Drain the connection as a slow reader would: `step` bytes per write.
+fn drain_in_steps(
+    conn: &mut http_core::Connection,
+    at: std::time::Instant,
+    step: usize,
+) -> Vec<u8> {
+    let mut all = Vec::new();
+    loop {
+        let out = conn.next_output();
+        if out.is_empty() {
+            return all;
+        }
+        let n = out.len().min(step);
+        all.extend_from_slice(&out[..n]);
+        conn.consume(n, at);
+    }
+}
+
+#[test]
+fn generated_bytes_written_in_short_pieces_keep_their_place_in_the_pattern() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /bytes/300000 HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    let resp = parse_one(&drain_in_steps(&mut conn, root.t0, 1_000));
+    assert_eq!(resp.body.len(), 300_000);
+    let wrong = resp
+        .body
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b != bytes_pattern_at(i as u64));
+    assert_eq!(wrong, None, "first wrong byte");
+}
+
+#[test]
+fn a_big_file_written_in_short_pieces_arrives_whole() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    let resp = parse_one(&drain_in_steps(&mut conn, root.t0, 777));
+    assert_eq!(resp.body.len(), common::BIG_LEN);
+    assert!(
+        resp.body
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == common::big_byte(i))
+    );
+}
+
+#[test]
+fn a_zero_byte_write_is_not_progress() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /bytes/100000 HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    let deadline = conn.deadline().expect("open");
+    conn.consume(0, root.t0 + Duration::from_secs(5));
+    assert_eq!(
+        conn.deadline(),
+        Some(deadline),
+        "nothing written, no later deadline"
+    );
+    let n = conn.next_output().len().min(10);
+    conn.consume(n, root.t0 + Duration::from_secs(5));
+    assert_eq!(conn.deadline(), Some(deadline + Duration::from_secs(5)));
+}
+
+#[test]
+fn consuming_more_than_was_offered_ends_at_the_buffer_and_frees_it() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    let len = conn.next_output().len();
+    conn.consume(len + 100, root.t0);
+    assert!(conn.next_output().is_empty());
+    assert_eq!(conn.responses_sent(), 1);
+    assert_eq!(conn.buffered_bytes(), 0, "the output buffer is given back");
+    // And the connection goes on with the next request.
+    conn.handle_input(b"GET /style.css HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    assert_eq!(parse_one(&drain(&mut conn, root.t0)).body, b"body{}\n");
+}
