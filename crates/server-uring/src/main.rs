@@ -124,7 +124,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -363,12 +363,21 @@ impl Server {
         }
     }
 
-    /// The event loop: submit everything queued and wait, react to each completion, handle
-    /// expired deadlines, queue the next operations; until shutdown has finished.
+    /// Run the event loop until shutdown has finished, or an error ends it. On every way out,
+    /// the connections still open are abandoned, not freed (see [`Server::abandon_leftovers`]).
     fn run(&mut self) -> io::Result<()> {
+        let result = self.event_loop();
+        self.abandon_leftovers();
+        result
+    }
+
+    /// The event loop: submit everything queued and wait, react to each completion, handle
+    /// expired deadlines, queue the next operations; until shutdown has finished. An `Err` from
+    /// any step returns at once; [`Server::run`] then abandons what the kernel may still touch.
+    fn event_loop(&mut self) -> io::Result<()> {
         let wake_fd = self.shutdown.wake_fd().as_raw_fd();
         self.ring.push_poll_readable(wake_fd, Token::Wake)?;
-        self.ring.push_provide_all(&self.pool)?;
+        self.ring.push_provide_all(&mut self.pool)?;
         self.resume_accept(Instant::now())?;
         loop {
             match self.ring.submit_and_wait(1) {
@@ -395,7 +404,6 @@ impl Server {
             }
             self.arm_timer(Instant::now())?;
         }
-        self.abandon_leftovers();
         Ok(())
     }
 
@@ -678,7 +686,7 @@ impl Server {
             _ => client.closing = Some(CloseHow::Abort),
         }
         if let Some(bid) = buffer {
-            self.ring.push_provide(&self.pool, bid)?;
+            self.ring.push_provide(&mut self.pool, bid)?;
         }
         self.advance(slot, now)
     }
@@ -788,8 +796,8 @@ impl Server {
             pump::close_gracefully(&stream);
         }
         // The descriptor's ownership passes to the `Close` operation.
-        let fd: RawFd = stream.into_raw_fd();
-        self.ring.push_close(fd, Token::Close(slot))?;
+        self.ring
+            .push_close(OwnedFd::from(stream), Token::Close(slot))?;
         client.in_flight += 1;
         Ok(())
     }
@@ -932,8 +940,10 @@ impl Server {
         Ok(())
     }
 
-    /// The grace period ended with connections still open: count them, and leave their memory
-    /// alone — the kernel may still be sending from it until the process exits.
+    /// The loop ended (grace period over, or an error) with connections still open: count them,
+    /// and leave their memory alone — the kernel may still be sending from it until the process
+    /// exits. Called by [`Server::run`] on every return and again by `Drop` (a panic unwinding
+    /// through the loop); the second call finds nothing left.
     fn abandon_leftovers(&mut self) {
         let leftovers = std::mem::take(&mut self.clients);
         for client in leftovers.iter().flatten() {
@@ -942,6 +952,16 @@ impl Server {
         self.live_clients = 0;
         // Deliberately never freed: a pending send may still point into these connections.
         std::mem::forget(leftovers);
+    }
+}
+
+/// Dropping the server (after `run`, or while a panic unwinds) drops the ring, and with it the
+/// kernel's last reference to our memory only some time later: closing an io_uring descriptor
+/// cancels its operations asynchronously. So connections a send may point into are never freed
+/// here; they are leaked on purpose, as the provided-buffer pool is.
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.abandon_leftovers();
     }
 }
 

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -267,12 +267,18 @@ impl Ring {
         self.push_plain(entry)
     }
 
-    /// `close(fd)` as an operation. The descriptor's ownership passes to the kernel here.
-    pub fn push_close(&mut self, fd: RawFd, token: Token) -> io::Result<()> {
-        let entry = opcode::Close::new(types::Fd(fd))
+    /// `close(fd)` as an operation. Taking an `OwnedFd` is what makes this safe: only the owner
+    /// of a descriptor can hand it over, and ownership passes to the kernel here. If the
+    /// operation cannot be queued, the descriptor is closed at once instead.
+    pub fn push_close(&mut self, fd: OwnedFd, token: Token) -> io::Result<()> {
+        let entry = opcode::Close::new(types::Fd(fd.as_raw_fd()))
             .build()
             .user_data(token.to_user_data());
-        self.push_plain(entry)
+        self.push_plain(entry)?;
+        // Queued: the `Close` operation owns the descriptor now; dropping `fd` would close it
+        // twice (and perhaps close a new descriptor that reused the number).
+        let _ = fd.into_raw_fd();
+        Ok(())
     }
 
     /// Receive into a buffer the kernel picks from `pool` when data arrives
@@ -286,8 +292,9 @@ impl Ring {
         self.push_plain(entry)
     }
 
-    /// Hand every buffer of `pool` to the kernel (once, at start-up).
-    pub fn push_provide_all(&mut self, pool: &BufferPool) -> io::Result<()> {
+    /// Hand every buffer of `pool` to the kernel (once, at start-up; mutably borrowed for the
+    /// reason given at [`Ring::push_provide`]).
+    pub fn push_provide_all(&mut self, pool: &mut BufferPool) -> io::Result<()> {
         let entry = opcode::ProvideBuffers::new(
             pool.base.as_ptr(),
             pool.buf_len_i32(),
@@ -301,7 +308,11 @@ impl Ring {
     }
 
     /// Give buffer `bid` back to the kernel once its bytes have been consumed.
-    pub fn push_provide(&mut self, pool: &BufferPool, bid: u16) -> io::Result<()> {
+    ///
+    /// The pool is borrowed mutably although nothing in it changes: that borrow cannot coexist
+    /// with a slice from [`BufferPool::filled`], so the compiler refuses any code that would
+    /// still read a buffer after handing it back for the kernel to write into.
+    pub fn push_provide(&mut self, pool: &mut BufferPool, bid: u16) -> io::Result<()> {
         let entry = opcode::ProvideBuffers::new(
             pool.buffer_ptr(bid),
             pool.buf_len_i32(),
@@ -413,10 +424,19 @@ impl BufferPool {
         i32::try_from(self.buf_len).unwrap_or(i32::MAX)
     }
 
+    /// Start of buffer `bid`. Panics if `bid` is not one of this pool's buffers: ids come from
+    /// completions the kernel fills in from what we provided, so an id out of range is a bug,
+    /// and clamping it would silently hand over (or read) the wrong buffer.
     fn buffer_ptr(&self, bid: u16) -> *mut u8 {
-        let bid = usize::from(bid.min(self.count.saturating_sub(1)));
+        assert!(
+            bid < self.count,
+            "buffer id {bid} out of range: the pool has {} buffers",
+            self.count
+        );
         // `wrapping_add` stays inside the allocation: `bid < count`.
-        self.base.as_ptr().wrapping_add(bid * self.buf_len)
+        self.base
+            .as_ptr()
+            .wrapping_add(usize::from(bid) * self.buf_len)
     }
 
     /// The first `len` bytes of buffer `bid`, which a receive completion just reported filled.
@@ -424,7 +444,9 @@ impl BufferPool {
     /// # Safety
     ///
     /// The kernel must have handed `bid` back in a completion, and it must not have been
-    /// provided again since (otherwise the kernel may be writing into it).
+    /// provided again since (otherwise the kernel may be writing into it). The slice must not
+    /// outlive a later [`Ring::push_provide`] of the same buffer; the borrow checker enforces
+    /// that part, because `push_provide` borrows the pool mutably.
     pub unsafe fn filled(&self, bid: u16, len: usize) -> Option<&[u8]> {
         if bid >= self.count || len > self.buf_len {
             return None;
@@ -479,5 +501,19 @@ mod tests {
             assert!(pool.filled(4, 1).is_none(), "bid out of range");
             assert!(pool.filled(0, 17).is_none(), "longer than a buffer");
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "buffer id 4 out of range")]
+    fn a_buffer_id_out_of_range_is_refused_not_clamped() {
+        let pool = BufferPool::new(4, 16, 0);
+        let _ = pool.buffer_ptr(4);
+    }
+
+    #[test]
+    fn buffers_start_one_length_apart() {
+        let pool = BufferPool::new(4, 16, 0);
+        let base = pool.buffer_ptr(0) as usize;
+        assert_eq!(pool.buffer_ptr(3) as usize - base, 48);
     }
 }
