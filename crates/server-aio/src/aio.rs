@@ -14,14 +14,20 @@
 //!   [`Op::data`] check that);
 //! - dropping an [`Op`] with an operation in flight does not free the memory under the helper
 //!   thread: it first forces the operation to finish (`shutdown(fd, SHUT_RDWR)` wakes a read or
-//!   write blocked on a socket), waits with `aio_suspend`, reaps it, and only then frees. The
-//!   event loop is written so this never happens (it waits for every completion before dropping
-//!   a connection); the guard turns a mistake into a short wait instead of memory corruption.
+//!   write blocked on a socket), waits with `aio_suspend` for at most [`DROP_WAIT`], reaps it,
+//!   and only then frees. If the operation does not finish in time (the descriptor is not a
+//!   socket, so `shutdown` cannot wake it; or the helper thread is stuck), the allocation is
+//!   leaked with a warning: a few KiB lost at worst, never a write into freed memory.
+//!
+//! While serving, the event loop never drops an `Op` in flight: it waits for each completion
+//! before it closes a connection. At exit it does: `finish` in `main.rs` cuts every socket
+//! with an operation still in flight and drops its connection, and this guard waits for those
+//! operations (they end at once, the sockets being shut down) before the memory goes.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::{self, NonNull};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libc::{c_int, c_void};
 use server_common::signals::{SigSet, timespec};
@@ -76,6 +82,9 @@ pub fn init_pool(threads: usize) {
     // glibc copies the values it needs.
     unsafe { aio_init(&init) };
 }
+
+/// Longest time dropping an [`Op`] waits for its operation to finish before leaking the memory.
+pub const DROP_WAIT: Duration = Duration::from_secs(2);
 
 /// How the kernel/glibc tells us an operation finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,30 +281,42 @@ impl Op {
     }
 }
 
+impl Op {
+    /// Make the operation in flight finish and reap it, waiting at most `limit`. False if it is
+    /// still running then: a helper thread may still write into the slot.
+    fn finish_in_flight(&mut self, limit: Duration) -> bool {
+        // SAFETY: reading the fd we stored at submission; the slot is alive.
+        let fd = unsafe { (*self.slot.as_ptr()).cb.aio_fildes };
+        // SAFETY: `shutdown` touches no memory of ours; on a closed or non-socket fd it fails
+        // harmlessly (and then only the time limit ends the wait).
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        let deadline = Instant::now() + limit;
+        while self.reap().is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let list = [self.control_block()];
+            let _ = suspend(
+                &list,
+                Some((deadline - now).min(Duration::from_millis(100))),
+            );
+        }
+        true
+    }
+}
+
 impl Drop for Op {
     fn drop(&mut self) {
-        if self.in_flight.is_some() {
-            // Never free memory a helper thread still writes to: make the operation finish,
-            // wait for it, reap it. (The event loop never gets here; see the module doc.)
-            // SAFETY: reading the fd we stored at submission; the slot is alive.
+        // Never free memory a helper thread still writes to (see the module doc).
+        if self.in_flight.is_some() && !self.finish_in_flight(DROP_WAIT) {
+            // SAFETY: reading the fd we stored at submission; the slot is alive (and leaked).
             let fd = unsafe { (*self.slot.as_ptr()).cb.aio_fildes };
-            // SAFETY: `shutdown` touches no memory of ours; on a closed or non-socket fd it
-            // fails harmlessly.
-            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
-            while self.reap().is_none() {
-                let list = [self.control_block()];
-                // SAFETY: `list` holds the in-flight control block; waits at most 100 ms.
-                unsafe {
-                    libc::aio_suspend(
-                        list.as_ptr(),
-                        1,
-                        &libc::timespec {
-                            tv_sec: 0,
-                            tv_nsec: 100_000_000,
-                        },
-                    )
-                };
-            }
+            eprintln!(
+                "warning: an AIO operation on descriptor {fd} did not finish within \
+                 {DROP_WAIT:?}; its {BUF_SIZE}-byte buffer is leaked, not freed"
+            );
+            return;
         }
         // SAFETY: `slot` was allocated in `Op::new` with `Slot`'s layout by the global allocator
         // (what `Box` uses), and no operation uses it any more.
@@ -426,5 +447,33 @@ mod tests {
         );
         dropper.join().expect("the dropping thread");
         drop((ours, theirs));
+    }
+
+    /// On a descriptor `shutdown` cannot wake (a pipe), the guard gives up after its time limit
+    /// and leaks the memory instead of spinning forever or freeing it under the helper thread.
+    #[test]
+    fn dropping_an_op_blocked_on_a_pipe_gives_up_and_leaks() {
+        let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+        let mut op = Op::new(11);
+        op.submit_read(read_end.as_raw_fd(), Notify::None)
+            .expect("aio_read");
+        let (done_tx, done_rx) = mpsc::channel();
+        let dropper = std::thread::spawn(move || {
+            drop(op);
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(DROP_WAIT / 2).is_err(),
+            "the guard waits for the operation first"
+        );
+        assert!(
+            done_rx.recv_timeout(DROP_WAIT * 3).is_ok(),
+            "the guard gave up after DROP_WAIT"
+        );
+        dropper.join().expect("the dropping thread");
+        // Let the helper thread finish its read (into the leaked buffer), then close.
+        nix::unistd::write(&write_end, b"x").expect("write to the pipe");
+        std::thread::sleep(Duration::from_millis(50));
+        drop((read_end, write_end));
     }
 }

@@ -597,7 +597,11 @@ impl Server {
         }
     }
 
-    /// At exit: stop the acceptor, close what is left (drop guards wait for their operations).
+    /// At exit: stop the acceptor, then close every connection still open. A connection with an
+    /// operation in flight is cut first (`shutdown(SHUT_RDWR)`, so a helper thread blocked in
+    /// `read` or `write` returns) and then dropped: its `Op`'s drop guard waits up to
+    /// `aio::DROP_WAIT` for the operation to end before freeing the buffer, and leaks it with a
+    /// warning if it does not (see `aio.rs`).
     fn finish(&mut self) {
         self.shutdown.request();
         if let Some(acceptor) = self.acceptor.take() {
