@@ -370,7 +370,7 @@ pub struct Machine {
     pub host: String,
     /// CPU model.
     pub cpu_model: String,
-    /// CPUs available.
+    /// CPUs this process may run on (its affinity mask).
     pub cpus: usize,
     /// `uname -r`.
     pub kernel: String,
@@ -471,11 +471,18 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     let load_at_start = load_average();
     let interrupted = install_interrupt_handler()?;
     let fd_limit = sys::raise_fd_limit();
-    let cpus = sys::cpus();
-    let (server_cpu, load_cpu) = if cpus >= 2 {
-        (Some(0), Some(1))
-    } else {
-        (None, None)
+    let allowed = sys::allowed_cpus()?;
+    let (server_cpu, load_cpu) = match allowed[..] {
+        // The first two CPUs this process may use: the server on one, the load on the other.
+        [server, load, ..] => (Some(server), Some(load)),
+        _ => {
+            eprintln!(
+                "harness: only {} CPU may be used ({allowed:?}): server and load share it, \
+                 unpinned, so every figure includes the load generator's own work",
+                allowed.len()
+            );
+            (None, None)
+        }
     };
     if let Some(cpu) = load_cpu {
         // Pin this (main) thread before any load thread starts: they inherit it.
@@ -525,7 +532,11 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
         strace_seconds: strace.is_ok().then_some(strace_seconds),
         strace_skipped: strace.as_ref().err().cloned(),
     };
-    let machine = machine_info(cpus, fd_limit, nginx.as_ref().map(|n| n.version.clone()));
+    let machine = machine_info(
+        allowed.len(),
+        fd_limit,
+        nginx.as_ref().map(|n| n.version.clone()),
+    );
 
     // The rows: every (server, mode) of the table, then nginx.
     let wanted = |name: &str| args.servers.is_empty() || args.servers.iter().any(|s| s == name);
@@ -784,12 +795,12 @@ fn start_server(
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr));
     if let Some(cpu) = ctx.server_cpu {
-        // SAFETY: the closure runs in the child between fork and exec and only makes the
-        // async-signal-safe sched_setaffinity syscall (no allocation, no locks).
+        // The mask is built here, before fork; the child only applies it.
+        let pin = sys::CpuPin::new(cpu).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
+        // SAFETY: the closure runs in the child between fork and exec. It copies a prepared
+        // mask and makes the async-signal-safe sched_setaffinity syscall: no allocation, no lock.
         unsafe {
-            command.pre_exec(move || {
-                sys::pin_to_cpu(cpu).map_err(|e| io::Error::new(e.kind(), "pin"))
-            });
+            command.pre_exec(move || pin.apply_to_self());
         }
     }
     let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;

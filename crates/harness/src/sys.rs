@@ -200,41 +200,64 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
 }
 
-/// Close a raw descriptor we own (the load loop keeps raw fds in a flat table).
-pub fn close(fd: RawFd) {
-    // SAFETY: the caller owns `fd` and forgets it after this call. An error from close (EINTR,
-    // EIO) cannot be acted upon for a socket; the descriptor is released either way on Linux.
-    unsafe {
-        libc::close(fd);
-    }
-}
-
 /// Pin the calling thread (and threads it starts later) to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    pin_pid_to_cpu(0, cpu)
+    CpuPin::new(cpu)?
+        .apply_to_self()
+        .map_err(|e| context(e, &format!("sched_setaffinity(cpu {cpu})")))
 }
 
-/// Pin process/thread `pid` (0 = the caller) to one CPU.
-pub fn pin_pid_to_cpu(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
+/// A one-CPU affinity mask, built in advance so that it can be applied between `fork` and
+/// `exec` (in `Command::pre_exec`), where nothing may allocate: [`CpuPin::apply_to_self`] is a
+/// single syscall and its error carries only `errno`.
+#[derive(Clone, Copy)]
+pub struct CpuPin {
+    set: libc::cpu_set_t,
+}
+
+impl std::fmt::Debug for CpuPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuPin").finish_non_exhaustive()
+    }
+}
+
+impl CpuPin {
+    /// The mask holding `cpu` alone.
+    pub fn new(cpu: usize) -> io::Result<CpuPin> {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("no CPU {cpu}"),
+            ));
+        }
+        // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+        // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        Ok(CpuPin { set })
+    }
+
+    /// `sched_setaffinity(0, mask)`: pin the calling thread. Async-signal-safe: no allocation,
+    /// no lock (the error is built from `errno` alone).
+    pub fn apply_to_self(&self) -> io::Result<()> {
+        // SAFETY: `set` is a valid cpu_set_t of the size passed.
+        cvt(unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &self.set) })?;
+        Ok(())
+    }
+}
+
+/// The CPUs this process may run on (its affinity mask, as `taskset` or a cgroup set it), in
+/// ascending order.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("no CPU {cpu}"),
-        ));
-    }
-    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed.
-    cvt(unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &set) })
-        .map_err(|e| context(e, &format!("sched_setaffinity(cpu {cpu})")))?;
-    Ok(())
-}
-
-/// Number of CPUs this process may run on.
-pub fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // SAFETY: `set` is a writable cpu_set_t of the size passed.
+    cvt(unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) })
+        .map_err(|e| context(e, "sched_getaffinity"))?;
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: every index is below CPU_SETSIZE, inside `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
 }
 
 /// Raise `RLIMIT_NOFILE`'s soft limit to the hard limit; returns the new soft limit.
@@ -337,4 +360,39 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
         }
     };
     (storage, len as libc::socklen_t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_cpus_include_the_one_we_run_on() {
+        let allowed = allowed_cpus().expect("sched_getaffinity");
+        assert!(!allowed.is_empty());
+        assert!(allowed.windows(2).all(|w| w[0] < w[1]), "ascending");
+        // SAFETY: sched_getcpu takes no arguments.
+        let here = unsafe { libc::sched_getcpu() };
+        assert!(allowed.contains(&usize::try_from(here).expect("a CPU number")));
+    }
+
+    #[test]
+    fn a_pin_applies_to_the_calling_thread_only_that_cpu() {
+        let allowed = allowed_cpus().expect("sched_getaffinity");
+        let cpu = *allowed.last().expect("one CPU at least");
+        let pin = CpuPin::new(cpu).expect("a valid CPU");
+        let seen = std::thread::spawn(move || {
+            pin.apply_to_self().expect("sched_setaffinity");
+            allowed_cpus().expect("sched_getaffinity")
+        })
+        .join()
+        .expect("the pinned thread");
+        assert_eq!(seen, vec![cpu]);
+    }
+
+    #[test]
+    fn a_cpu_past_the_mask_is_refused_before_any_syscall() {
+        let err = CpuPin::new(libc::CPU_SETSIZE as usize).expect_err("no such CPU");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
 }
