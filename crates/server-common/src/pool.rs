@@ -51,11 +51,6 @@ impl ThreadPool {
         })
     }
 
-    /// Number of worker threads.
-    pub fn threads(&self) -> usize {
-        self.workers.len()
-    }
-
     /// Queue a job, blocking while the queue is full (backpressure instead of unbounded memory).
     pub fn execute(&self, job: impl FnOnce() + Send + 'static) -> Result<(), PoolClosed> {
         match &self.queue {

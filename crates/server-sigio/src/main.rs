@@ -270,12 +270,13 @@ impl Server {
             self.on_accept(now);
             return;
         }
+        // Readable (`POLL_IN`: data, end-of-file, an error) or writable again (`POLL_OUT`: the
+        // send buffer drained after a write said `EAGAIN`): either way one exchange reads what
+        // there is and writes what is pending, each until `EAGAIN`.
         let readable = libc::POLLIN | libc::POLLRDNORM | libc::POLLHUP | libc::POLLERR;
         let writable = libc::POLLOUT | libc::POLLWRNORM;
-        if band & libc::c_long::from(readable) != 0 {
-            self.on_readable(info.fd, now);
-        } else if band & libc::c_long::from(writable) != 0 {
-            self.on_writable(info.fd, now);
+        if band & libc::c_long::from(readable | writable) != 0 {
+            self.on_ready(info.fd, now);
         }
     }
 
@@ -332,21 +333,13 @@ impl Server {
         };
         let fd = self.clients.insert(client);
         // Bytes that arrived before O_ASYNC was set raised no signal: read now.
-        self.on_readable(fd, now);
+        self.on_ready(fd, now);
     }
 
-    /// Data, end-of-file or an error arrived on a connection.
-    fn on_readable(&mut self, fd: RawFd, now: Instant) {
+    /// A connection may have progressed: data, end-of-file or an error arrived, or the send
+    /// buffer drained. Read and write until `EAGAIN`.
+    fn on_ready(&mut self, fd: RawFd, now: Instant) {
         // No entry: a stale signal for a connection we closed already.
-        let Some(client) = self.clients.get_mut(fd) else {
-            return;
-        };
-        let result = exchange(client, &mut self.buf, now);
-        self.after_io(fd, result);
-    }
-
-    /// The send buffer drained after a write said `EAGAIN` (`POLL_OUT`): write the rest.
-    fn on_writable(&mut self, fd: RawFd, now: Instant) {
         let Some(client) = self.clients.get_mut(fd) else {
             return;
         };
@@ -418,7 +411,7 @@ impl Server {
         self.on_accept(now);
         let fds: Vec<RawFd> = self.clients.iter().map(Client::fd).collect();
         for fd in fds {
-            self.on_readable(fd, now);
+            self.on_ready(fd, now);
         }
     }
 
@@ -440,7 +433,7 @@ impl Server {
     }
 
     /// Forget a connection and close its socket. Signals still queued for its fd become stale
-    /// (see [`Server::on_readable`]).
+    /// (see [`Server::on_ready`]).
     fn close(&mut self, fd: RawFd, politely: bool) {
         if let Some(mut client) = self.clients.remove(fd) {
             if self.config.log_requests {

@@ -2,6 +2,17 @@
 //! (`F_SETOWN`, `F_SETSIG`, `O_ASYNC`), blocking a set of signals, and taking one queued signal
 //! with `sigtimedwait`.
 //!
+//! Three more `fcntl` commands of the same family, which `libc` 0.2 also lacks (values from the
+//! kernel's `include/uapi/asm-generic/fcntl.h`; see `fcntl(2)`, "Managing signals"):
+//!
+//! | command | value | what it does |
+//! |---|---:|---|
+//! | `F_GETSIG` | 11 | read back the signal set by `F_SETSIG` (0 = classic `SIGIO`) |
+//! | `F_SETOWN_EX` | 15 | like `F_SETOWN`, but the owner may be one *thread*: with `type = F_OWNER_TID` (0) a multi-threaded program sends each socket's signals to the thread that serves it |
+//! | `F_GETOWN_EX` | 16 | read back that owner |
+//!
+//! This server is single-threaded, so plain `F_SETOWN` with its PID is enough.
+//!
 //! Nothing here installs a signal handler: the signals are *blocked*, so the kernel queues them
 //! on the process, and the event loop takes them one at a time, synchronously, like events from
 //! `epoll_wait`. A handler would run at an arbitrary point of the program, where almost nothing
@@ -15,27 +26,16 @@ use libc::c_int;
 use server_common::signals::SigSet;
 use server_common::sys::cvt;
 
-// --- Constants `libc` 0.2 does not define for linux-gnu -------------------------------------
-// They are in <fcntl.h> behind `_GNU_SOURCE`; the values are the kernel's
-// (include/uapi/asm-generic/fcntl.h) and the same on every Linux architecture.
+// --- A constant `libc` 0.2 does not define for linux-gnu ------------------------------------
+// It is in <fcntl.h> behind `_GNU_SOURCE`; the value is the kernel's
+// (include/uapi/asm-generic/fcntl.h) and the same on every Linux architecture. Its relatives,
+// which this single-threaded server does not need, are listed in the module doc.
 
 /// `fcntl(fd, F_SETSIG, signo)`: send `signo` instead of `SIGIO` when the socket becomes ready.
 /// With a real-time signal (and any nonzero `signo`) the kernel queues one signal per event and
 /// fills in `si_fd` (which socket) and `si_band` (which `POLL*` event); with `0` it sends classic
 /// `SIGIO`, which carries neither and coalesces with any `SIGIO` already pending.
 pub const F_SETSIG: c_int = 10;
-/// `fcntl(fd, F_GETSIG)`: the signal set by `F_SETSIG` (0 = classic `SIGIO`). Listed so the
-/// four constants `libc` lacks sit together, documented, in one place.
-#[allow(dead_code)] // documented for readers; the server only sets the signal
-pub const F_GETSIG: c_int = 11;
-/// `fcntl(fd, F_SETOWN_EX, &f_owner_ex)`: like `F_SETOWN`, but the owner may be one *thread*
-/// (`F_OWNER_TID`), so a multi-threaded program can direct each socket's signals to the thread
-/// that serves it. This server is single-threaded and uses plain `F_SETOWN` with its PID.
-#[allow(dead_code)] // documented for readers; see F_SETOWN_EX above
-pub const F_SETOWN_EX: c_int = 15;
-/// `f_owner_ex.type` value meaning "the owner is a thread ID" (for [`F_SETOWN_EX`]).
-#[allow(dead_code)] // documented for readers; see F_SETOWN_EX above
-pub const F_OWNER_TID: c_int = 0;
 
 /// The real-time signal this server asks the kernel to send for socket events. glibc keeps the
 /// first two real-time signals for itself (threads, timers), so `SIGRTMIN()` is already the first
