@@ -316,4 +316,88 @@ mod tests {
         assert_eq!(clients.next_timed_out(t0 + IDLE + IDLE / 10), None);
         assert_eq!(clients.next_timed_out(t0 + IDLE / 2 + IDLE), Some(fd));
     }
+
+    #[test]
+    fn the_heap_holds_one_entry_per_connection_however_many_events() {
+        let listener = listener();
+        let t0 = Instant::now();
+        let mut clients = Clients::new();
+        let (client, _peer) = accept(&listener, t0);
+        let fd = clients.insert(client);
+        // Events without progress (the same deadline) and with progress (a later one): the
+        // queued entry stays; a later deadline is found when it pops.
+        for step in 0..10u32 {
+            clients.watch_deadline(fd);
+            if let Some(client) = clients.get_mut(fd) {
+                client.conn.handle_input(b"G", t0 + IDLE * step / 20);
+            }
+            clients.watch_deadline(fd);
+        }
+        assert_eq!(clients.timers.len(), 1);
+    }
+
+    #[test]
+    fn a_superseded_entry_is_dropped_not_requeued() {
+        let listener = listener();
+        let t0 = Instant::now();
+        let mut clients = Clients::new();
+        let (client, _peer) = accept(&listener, t0);
+        let fd = clients.insert(client);
+        let serial = clients.get_mut(fd).map(|c| c.serial).expect("inserted");
+        // An entry of this very connection for a deadline it no longer has queued.
+        clients.timers.schedule(t0 + IDLE / 2, (fd, serial));
+        assert_eq!(clients.next_timed_out(t0 + IDLE / 2), None);
+        assert_eq!(
+            clients.timers.len(),
+            1,
+            "only the real deadline stays queued"
+        );
+        assert_eq!(clients.next_timed_out(t0 + IDLE), Some(fd));
+    }
+
+    #[test]
+    fn idle_means_between_requests_with_nothing_to_send() {
+        let listener = listener();
+        let now = Instant::now();
+        let (mut client, _peer) = accept(&listener, now);
+        assert!(client.is_idle(), "fresh");
+        client.conn.handle_input(b"GET / HTTP/1.1\r\n", now);
+        assert!(!client.is_idle(), "in the middle of a head");
+        let (mut client, _peer) = accept(&listener, now);
+        client
+            .conn
+            .handle_input(b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", now);
+        assert!(!client.is_idle(), "a response waits to be written");
+    }
+
+    #[test]
+    fn no_read_interest_once_the_peer_closed_or_the_connection_is_ending() {
+        let listener = listener();
+        let now = Instant::now();
+        let (mut client, _peer) = accept(&listener, now);
+        assert_eq!(
+            client.interest().map(|i| (i.read, i.write)),
+            Some((true, false))
+        );
+        client.peer_closed = true;
+        client
+            .conn
+            .handle_input(b"GET /bytes/10 HTTP/1.1\r\nHost: a\r\n\r\n", now);
+        assert_eq!(
+            client.interest().map(|i| i.read),
+            Some(false),
+            "peer closed"
+        );
+        // A response that ends the connection: the peer is still open, but no more input is
+        // wanted.
+        let (mut client, _peer) = accept(&listener, now);
+        client.conn.handle_input(
+            b"GET /bytes/100000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            now,
+        );
+        assert_eq!(
+            client.interest().map(|i| (i.read, i.write)),
+            Some((false, true))
+        );
+    }
 }

@@ -22,8 +22,15 @@ pub struct SigSet {
 }
 
 impl std::fmt::Debug for SigSet {
+    /// `SigSet[2, 15, 35]`: the signal numbers in the set.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigSet")
+        f.write_str("SigSet")?;
+        f.debug_list()
+            .entries((1..=libc::SIGRTMAX()).filter(|&signo| {
+                // SAFETY: `raw` is an initialized set; `sigismember` only reads it.
+                unsafe { libc::sigismember(&self.raw, signo) == 1 }
+            }))
+            .finish()
     }
 }
 
@@ -99,6 +106,12 @@ pub fn timespec(t: Duration) -> libc::timespec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_lists_the_signals_in_the_set() {
+        let set = SigSet::of(&[libc::SIGTERM, libc::SIGINT]).expect("set");
+        assert_eq!(format!("{set:?}"), "SigSet[2, 15]");
+    }
 
     #[test]
     fn a_blocked_signal_waits_in_the_queue_until_taken() {
