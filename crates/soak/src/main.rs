@@ -1,0 +1,318 @@
+//! `soak`: faults under load, for every io-models server in every mode (`scripts/soak.sh`).
+//!
+//! For each mode it starts the server (`--addr 127.0.0.1:0`, a fresh fixture root from the
+//! conformance crate, a short `--timeout`), requests every file once (so caches and lazily
+//! created state are part of the baseline), and records the descriptors it holds and its
+//! resident memory. Then, all at once for a bounded time: keep-alive load and
+//! connection-per-request load from `harness load`, and the faulty clients of [`faults`] (resets
+//! in the middle of a large response, half requests, garbage, bodies announced and never sent,
+//! slowloris heads). After the load it waits past the server's timeout and checks:
+//!
+//! - the descriptor count is back to the baseline (polled for a few seconds: closing is
+//!   asynchronous in some models) — any difference is a leaked connection or file;
+//! - resident memory is within [`RSS_SLACK_KIB`] of the baseline (a coarse bound: glibc keeps
+//!   freed memory in its per-thread arenas instead of returning it, so RSS rarely falls back
+//!   exactly; a leak of the connections' buffers over thousands of faulty connections grows far
+//!   past it);
+//! - a normal request is still answered;
+//! - SIGTERM ends the server with exit status 0.
+//!
+//! One line per mode, then `N passed, M failed`; the exit status is 1 if any mode failed.
+//! Every process it starts it also ends, by PID (the conformance crate's `Server` kills and
+//! reaps on drop; load generators are waited for, or killed by PID).
+
+mod faults;
+mod modes;
+mod probe;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use conformance::Server;
+use conformance::fixtures::FILES;
+
+use modes::Mode;
+
+/// The `--timeout` every server runs with: idle and stalled connections go after this long.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How far resident memory may stay above its baseline after the faults.
+const RSS_SLACK_KIB: u64 = 64 * 1024;
+/// How long descriptors may take to come back after the wait past the timeout.
+const SETTLE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "soak",
+    about = "Faults under load for io-models servers; descriptors and memory must come back"
+)]
+struct Args {
+    /// About 3 s of load per mode (the whole default run stays under 3 minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Seconds of load per mode (default 20, or 3 with --quick).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Where the release binaries are (server-*, harness).
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Modes to soak: `server-epoll --pattern multi server-poll …` (default: every mode of the
+    /// conformance suite).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    modes: Vec<String>,
+}
+
+/// What one mode's soak measured.
+#[derive(Debug)]
+struct Outcome {
+    fds: (usize, usize),
+    rss_kib: (u64, u64),
+    requests: u64,
+    load_errors: u64,
+    faults: u64,
+    failures: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let modes = if args.modes.is_empty() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        match modes::from_workspace(&crates) {
+            Ok(modes) => modes,
+            Err(err) => {
+                eprintln!("soak: cannot list the conformance modes: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        match modes::from_args(&args.modes) {
+            Ok(modes) => modes,
+            Err(err) => {
+                eprintln!("soak: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let seconds = args.seconds.unwrap_or(if args.quick { 3.0 } else { 20.0 });
+    let Some(load) = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(600))
+    else {
+        eprintln!("soak: --seconds must be above 0 and at most 600");
+        return ExitCode::from(2);
+    };
+    let harness = args.bin_dir.join("harness");
+    if !harness.is_file() {
+        eprintln!(
+            "soak: {} not found (build with `cargo build --release`)",
+            harness.display()
+        );
+        return ExitCode::from(2);
+    }
+    let started = Instant::now();
+    let (mut passed, mut failed) = (0, 0);
+    for mode in &modes {
+        let binary = args.bin_dir.join(&mode.server);
+        let result = catch_unwind(AssertUnwindSafe(|| soak(mode, &binary, &harness, load)));
+        let outcome = result.unwrap_or_else(|panic| Outcome {
+            fds: (0, 0),
+            rss_kib: (0, 0),
+            requests: 0,
+            load_errors: 0,
+            faults: 0,
+            failures: vec![panic_message(&panic)],
+        });
+        let verdict = if outcome.failures.is_empty() {
+            passed += 1;
+            "PASS"
+        } else {
+            failed += 1;
+            "FAIL"
+        };
+        println!(
+            "{verdict} {:<32} fds {:>3} -> {:<3} RSS {:>6.1} -> {:>6.1} MiB  {} requests ({} load errors), {} faults{}",
+            mode.label(),
+            outcome.fds.0,
+            outcome.fds.1,
+            outcome.rss_kib.0 as f64 / 1024.0,
+            outcome.rss_kib.1 as f64 / 1024.0,
+            outcome.requests,
+            outcome.load_errors,
+            outcome.faults,
+            if outcome.failures.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", outcome.failures.join("; "))
+            }
+        );
+    }
+    println!(
+        "soak: {} modes in {:.0} s",
+        modes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("panicked");
+    text.lines().next().unwrap_or("panicked").to_owned()
+}
+
+fn soak(mode: &Mode, binary: &Path, harness: &Path, load: Duration) -> Outcome {
+    let mut command = Command::new(binary);
+    command
+        .args(&mode.args)
+        .arg("--timeout")
+        .arg(SERVER_TIMEOUT.as_secs().to_string());
+    let mut server = Server::start_command(command);
+    let addr = server.addr();
+    let pid = server.pid();
+    let mut failures = Vec::new();
+
+    // Warm up: every file once, so what a first request creates is part of the baseline.
+    for (url, ..) in FILES.iter().chain([&("/big.bin", "", &b""[..], "")]) {
+        if let Err(err) = get(addr, url) {
+            failures.push(format!("warm-up GET {url}: {err}"));
+        }
+    }
+    thread::sleep(Duration::from_millis(300));
+    let fds_before = probe::descriptors(pid).unwrap_or(0);
+    let rss_before = probe::rss_kib(pid).unwrap_or(0);
+
+    // Load and faults, all at once, for `load`.
+    let url = format!("http://{addr}/index.html");
+    let secs = format!("{:.3}", load.as_secs_f64());
+    let keep_alive = start_load(harness, &["-c", "16", "-t", &secs, "--json", &url]);
+    let per_request = start_load(
+        harness,
+        &["--close", "-c", "8", "-t", &secs, "--json", &url],
+    );
+    let (faults, held) = faults::run_all(addr, Instant::now() + load);
+    let mut requests = 0;
+    let mut load_errors = 0;
+    for (name, child) in [
+        ("keep-alive", keep_alive),
+        ("connection per request", per_request),
+    ] {
+        match finish_load(child) {
+            Ok((n, errors)) => {
+                requests += n;
+                load_errors += errors;
+                if n == 0 {
+                    failures.push(format!("{name} load made no request"));
+                }
+            }
+            Err(err) => failures.push(format!("{name} load: {err}")),
+        }
+    }
+
+    // Past the server's timeout, every faulty connection must be gone.
+    thread::sleep(SERVER_TIMEOUT + Duration::from_millis(500));
+    drop(held);
+    let settle_end = Instant::now() + SETTLE;
+    let mut fds_after = probe::descriptors(pid).unwrap_or(usize::MAX);
+    while fds_after != fds_before && Instant::now() < settle_end {
+        thread::sleep(Duration::from_millis(100));
+        fds_after = probe::descriptors(pid).unwrap_or(usize::MAX);
+    }
+    if fds_after != fds_before {
+        failures.push(format!("descriptors {fds_before} -> {fds_after}"));
+    }
+    let rss_after = probe::rss_kib(pid).unwrap_or(u64::MAX);
+    if rss_after > rss_before + RSS_SLACK_KIB {
+        failures.push(format!(
+            "RSS grew by {} KiB (bound {RSS_SLACK_KIB} KiB)",
+            rss_after - rss_before
+        ));
+    }
+    match get(addr, "/hello.txt") {
+        Ok(response) if response.starts_with(b"HTTP/1.1 200 ") => {}
+        Ok(response) => failures.push(format!(
+            "a normal request got {:?}",
+            String::from_utf8_lossy(&response[..response.len().min(40)])
+        )),
+        Err(err) => failures.push(format!("a normal request failed: {err}")),
+    }
+    let status = server.stop();
+    if !status.success() {
+        failures.push(format!("SIGTERM: exit {status}"));
+    }
+    Outcome {
+        fds: (fds_before, fds_after),
+        rss_kib: (rss_before, rss_after),
+        requests,
+        load_errors,
+        faults,
+        failures,
+    }
+}
+
+/// One `GET` with `Connection: close`; the whole response.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    Ok(response)
+}
+
+fn start_load(harness: &Path, args: &[&str]) -> std::io::Result<Child> {
+    Command::new(harness)
+        .arg("load")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+}
+
+/// Wait for a load generator (it stops by itself after its `-t`; killed by PID if it has not
+/// 30 s later) and read its request and error counts from `--json`.
+fn finish_load(child: std::io::Result<Child>) -> Result<(u64, u64), String> {
+    let mut child = child.map_err(|e| format!("cannot start harness: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("did not stop by itself".into());
+            }
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "exit {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("its --json: {e}"))?;
+    let requests = report["requests"].as_u64().unwrap_or(0);
+    let errors = report["errors"].as_object().map_or(0, |kinds| {
+        kinds.values().filter_map(serde_json::Value::as_u64).sum()
+    });
+    Ok((requests, errors))
+}
