@@ -60,3 +60,47 @@ pub fn classify(err: &io::Error) -> AcceptVerdict {
         _ => AcceptVerdict::Fatal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(errno: i32) -> AcceptVerdict {
+        classify(&io::Error::from_raw_os_error(errno))
+    }
+
+    #[test]
+    fn a_client_that_gave_up_is_retried_at_once() {
+        // accept(2), "Error handling": these are the new connection's errors, already pending
+        // on it; the listener is fine and the next connection must not wait.
+        for errno in [
+            libc::ECONNABORTED,
+            libc::EPROTO,
+            libc::ENETDOWN,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            libc::ENONET,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+            libc::EPERM,
+            libc::EINTR,
+        ] {
+            assert_eq!(verdict(errno), AcceptVerdict::Retry, "errno {errno}");
+        }
+    }
+
+    #[test]
+    fn out_of_descriptors_or_memory_backs_off() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(verdict(errno), AcceptVerdict::Backoff, "errno {errno}");
+        }
+    }
+
+    #[test]
+    fn nothing_pending_waits_and_a_broken_listener_is_fatal() {
+        assert_eq!(verdict(libc::EAGAIN), AcceptVerdict::WouldBlock);
+        assert_eq!(verdict(libc::EBADF), AcceptVerdict::Fatal);
+        assert_eq!(verdict(libc::EINVAL), AcceptVerdict::Fatal);
+    }
+}

@@ -78,3 +78,14 @@ pub fn exit_on_error<T>(what: &str, result: io::Result<T>) -> T {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_worker_per_cpu_by_default() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(default_workers(), cpus);
+    }
+}

@@ -65,3 +65,27 @@ fn with_context(errno: nix::errno::Errno, what: &str) -> io::Error {
     let err = io::Error::from(errno);
     io::Error::new(err.kind(), format!("{what}: {err}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+    fn nonblocking(listener: &TcpListener) -> bool {
+        let flags = fcntl(listener, FcntlArg::F_GETFL).expect("F_GETFL");
+        OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK)
+    }
+
+    #[test]
+    fn the_nonblocking_option_is_the_listeners_o_nonblock() {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        for wanted in [true, false] {
+            let options = ListenOptions {
+                nonblocking: wanted,
+                reuse_port: false,
+            };
+            let listener = bind(any, options).expect("bind");
+            assert_eq!(nonblocking(&listener), wanted);
+        }
+    }
+}

@@ -93,3 +93,13 @@ fn worker_loop(jobs: &Mutex<Receiver<Job>>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_pool_says_so() {
+        assert_eq!(PoolClosed.to_string(), "thread pool is shut down");
+    }
+}
