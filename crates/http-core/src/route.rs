@@ -107,9 +107,10 @@ pub(crate) fn origin_path(target: &str) -> Option<&str> {
     Some(&path[..end])
 }
 
-/// `N` of `/bytes/N`: 1 to 20 decimal digits, no overflow.
+/// `N` of `/bytes/N`: 1 to 20 decimal digits, no overflow. (`str::parse` alone would also take
+/// a leading `+`; it refuses an empty string and an overflow itself.)
 fn parse_count(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()

@@ -134,3 +134,27 @@ fn the_root_directory_is_opened_once_for_the_openat2_fast_path() {
     let config = crate::Config::new(dir.path()).expect("config");
     assert!(config.root_dir().is_some(), "root directory opened");
 }
+
+#[test]
+fn every_status_we_send_has_its_rfc_9110_reason_phrase() {
+    use crate::response::reason;
+    for (status, phrase) in [
+        (100, "Continue"),
+        (200, "OK"),
+        (400, "Bad Request"),
+        (403, "Forbidden"),
+        (404, "Not Found"),
+        (405, "Method Not Allowed"),
+        (408, "Request Timeout"),
+        (413, "Content Too Large"),
+        (414, "URI Too Long"),
+        (431, "Request Header Fields Too Large"),
+        (500, "Internal Server Error"),
+        (501, "Not Implemented"),
+        (503, "Service Unavailable"),
+        (505, "HTTP Version Not Supported"),
+    ] {
+        assert_eq!(reason(status), phrase, "{status}");
+    }
+    assert_eq!(reason(299), "Unknown");
+}

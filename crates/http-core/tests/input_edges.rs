@@ -68,3 +68,36 @@ fn the_date_header_moves_with_the_time_given() {
     // The fixture's clock origin is 2023-11-14 22:13:20 UTC at `t0`.
     assert_eq!(resp.header("date"), Some("Tue, 14 Nov 2023 22:14:21 GMT"));
 }
+
+#[test]
+fn unparsed_input_at_the_head_limit_stops_reading_one_byte_less_does_not() {
+    let root = Root::with(|c| c.limits.max_head_bytes = 1024);
+    // A streamed answer holds the pipeline: what follows it stays unparsed in the buffer.
+    let first = b"GET /bytes/100000 HTTP/1.1\r\nHost: a\r\n\r\n";
+    for (waiting, wants) in [(1023, true), (1024, false)] {
+        let mut conn = root.conn();
+        let mut input = first.to_vec();
+        input.extend(std::iter::repeat_n(b'G', waiting));
+        conn.handle_input(&input, root.t0);
+        assert_eq!(conn.wants_read(), wants, "{waiting} bytes waiting");
+    }
+}
+
+#[test]
+fn trailers_arriving_in_their_own_read_end_the_body() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n",
+        root.t0,
+    );
+    conn.handle_input(
+        b"X-Sum: 1\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+        root.t0,
+    );
+    let out = drain(&mut conn, root.t0);
+    let resps = parse(&out, &[]);
+    assert_eq!(resps.len(), 2);
+    assert_eq!(resps[0].body, b"hi");
+    assert_eq!(resps[1].body, b"hello\n");
+}

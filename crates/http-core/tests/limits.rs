@@ -178,3 +178,18 @@ fn empty_content_length_is_400() {
         400
     );
 }
+
+#[test]
+fn a_byte_count_is_one_to_twenty_plain_digits() {
+    let root = Root::new();
+    let get_bytes = |n: &str| {
+        let req = format!("GET /bytes/{n} HTTP/1.1\r\nHost: a\r\n\r\n");
+        parse_one(&exchange(&root, req.as_bytes()).0)
+    };
+    let twenty = get_bytes("00000000000000000100");
+    assert_eq!((twenty.status, twenty.body.len()), (200, 100), "20 digits");
+    assert_eq!(get_bytes("000000000000000000100").status, 400, "21 digits");
+    assert_eq!(get_bytes("+5").status, 400, "a sign is not a digit");
+    assert_eq!(get_bytes("").status, 400, "no digits");
+    assert_eq!(get_bytes("99999999999999999999").status, 400, "past u64");
+}

@@ -87,3 +87,45 @@ fn consuming_more_than_was_offered_ends_at_the_buffer_and_frees_it() {
     conn.handle_input(b"GET /style.css HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
     assert_eq!(parse_one(&drain(&mut conn, root.t0)).body, b"body{}\n");
 }
+
+#[test]
+fn sendfile_bookkeeping_ignores_zero_and_out_of_turn_calls() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    // The head is still pending: a caller that claims to have sent file bytes now is wrong, and
+    // must not move the file's offset.
+    conn.consume_file(1_000, root.t0);
+    let head = conn.next_output().len();
+    conn.consume(head, root.t0);
+    let range = conn.sendfile_range().expect("the file is next");
+    assert_eq!(
+        range.offset, 0,
+        "the file did not move while the head was pending"
+    );
+    // Sending nothing is not progress.
+    let deadline = conn.deadline().expect("open");
+    conn.consume_file(0, root.t0 + Duration::from_secs(5));
+    assert_eq!(conn.deadline(), Some(deadline));
+    conn.consume_file(10, root.t0 + Duration::from_secs(5));
+    assert_eq!(conn.deadline(), Some(deadline + Duration::from_secs(5)));
+}
+
+#[test]
+fn consuming_past_each_file_chunk_still_ends_the_response() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    let mut rounds = 0;
+    loop {
+        let offered = conn.next_output().len();
+        if offered == 0 {
+            break;
+        }
+        conn.consume(offered + 100, root.t0);
+        rounds += 1;
+        assert!(rounds < 100, "the response never ends");
+    }
+    assert_eq!(conn.responses_sent(), 1);
+    assert_eq!(conn.buffered_bytes(), 0);
+}
