@@ -9,7 +9,23 @@
 #
 # Debian/Ubuntu only (apt). Needs root or sudo. Prints what it did; exits non-zero only when an
 # installation was attempted and failed.
+#
+# `--cargo-tools` instead installs the pinned cargo tools CI needs, from crates.io:
+#   cargo-mutants  mutation testing (scripts/mutants.sh)
 set -euo pipefail
+
+# Pinned so that every machine mutates the same way; raise deliberately.
+CARGO_MUTANTS_VERSION=27.1.0
+
+if [ "${1:-}" = "--cargo-tools" ]; then
+  if [ "$(cargo mutants --version 2>/dev/null)" = "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
+    echo "install-deps: cargo-mutants $CARGO_MUTANTS_VERSION: already installed"
+  else
+    echo "install-deps: installing cargo-mutants $CARGO_MUTANTS_VERSION (a few minutes: it compiles)"
+    cargo install --locked --version "$CARGO_MUTANTS_VERSION" cargo-mutants
+  fi
+  exit 0
+fi
 
 # tool to look for -> package that provides it
 tools=(curl strace wrk nginx ab)
