@@ -36,9 +36,13 @@ QUICK_MAX_SECONDS=600
 
 # server-common groups: name | files (space-separated, under crates/server-common/src) |
 # test packages | test-name filters (space-separated; `tests::` selects server-common's unit tests)
+# The modes are chosen for what the module does: pump's reads must drain in edge-triggered mode,
+# the pool only runs in the Reactor and the blocking server's pool, pump::interest serves aio.
 MODULE_TESTS=(
   "clients|clients.rs|server-poll server-sigio|default_mode:: rt:: tests::"
   "signals|signals.rs|server-sigio server-aio|rt:: signal:: tests::"
+  "pump|pump.rs|server-epoll server-aio|single_edge:: signal:: tests::"
+  "pool|pool.rs|server-epoll server-blocking|reactor_level:: pool:: tests::"
   "rest|*|server-epoll server-uring|single_level:: default_mode:: tests::"
 )
 

@@ -179,3 +179,199 @@ pub fn close_gracefully<S: AsFd>(stream: &S) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::BorrowedFd;
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A stream whose reads and writes return a script of results, one per call.
+    struct Scripted {
+        reads: VecDeque<io::Result<Vec<u8>>>,
+        writes: VecDeque<io::Result<usize>>,
+        written: Vec<u8>,
+        /// Only for `AsFd` (never used for I/O: `write_ready` is called without zero copy).
+        fd: std::fs::File,
+    }
+
+    impl Scripted {
+        fn new() -> Scripted {
+            Scripted {
+                reads: VecDeque::new(),
+                writes: VecDeque::new(),
+                written: Vec::new(),
+                fd: std::fs::File::open("/dev/null").expect("/dev/null"),
+            }
+        }
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self
+                .reads
+                .pop_front()
+                .expect("a read the script did not plan")
+            {
+                Ok(bytes) => {
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    Ok(bytes.len())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self
+                .writes
+                .pop_front()
+                .expect("a write the script did not plan")?;
+            self.written.extend_from_slice(&buf[..n.min(buf.len())]);
+            Ok(n.min(buf.len()))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl AsFd for Scripted {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.fd.as_fd()
+        }
+    }
+
+    fn conn() -> Connection {
+        let config = http_core::Config::new(std::env::temp_dir()).expect("temp dir as root");
+        Connection::new(Arc::new(config), Instant::now())
+    }
+
+    const REQUEST: &[u8] = b"GET /bytes/5 HTTP/1.1\r\nHost: a\r\n\r\n";
+
+    fn err(kind: io::ErrorKind) -> io::Result<Vec<u8>> {
+        Err(io::Error::from(kind))
+    }
+
+    #[test]
+    fn an_interrupted_read_is_retried() {
+        let (mut stream, mut conn) = (Scripted::new(), conn());
+        stream
+            .reads
+            .extend([err(io::ErrorKind::Interrupted), Ok(REQUEST.to_vec())]);
+        let mut buf = [0u8; 1024];
+        let progress = read_ready(
+            &mut stream,
+            &mut conn,
+            &mut buf,
+            ReadMode::Once,
+            Instant::now(),
+        );
+        assert_eq!(progress.expect("no error"), Progress::Done);
+        assert!(conn.wants_write(), "the request was read and answered");
+    }
+
+    #[test]
+    fn would_block_ends_a_read_and_other_errors_are_errors() {
+        let (mut stream, mut conn) = (Scripted::new(), conn());
+        stream.reads.push_back(err(io::ErrorKind::WouldBlock));
+        let mut buf = [0u8; 1024];
+        let now = Instant::now();
+        let progress = read_ready(&mut stream, &mut conn, &mut buf, ReadMode::Once, now);
+        assert_eq!(progress.expect("no error"), Progress::WouldBlock);
+        stream.reads.push_back(err(io::ErrorKind::ConnectionReset));
+        let progress = read_ready(&mut stream, &mut conn, &mut buf, ReadMode::Once, now);
+        assert_eq!(
+            progress.expect_err("a reset").kind(),
+            io::ErrorKind::ConnectionReset
+        );
+        stream.reads.push_back(Ok(Vec::new()));
+        let progress = read_ready(&mut stream, &mut conn, &mut buf, ReadMode::Once, now);
+        assert_eq!(progress.expect("no error"), Progress::PeerClosed);
+    }
+
+    #[test]
+    fn once_reads_once_and_until_would_block_drains() {
+        let now = Instant::now();
+        let mut buf = [0u8; 1024];
+        let (head, tail) = REQUEST.split_at(10);
+        let (mut stream, mut conn) = (Scripted::new(), conn());
+        stream.reads.extend([Ok(head.to_vec()), Ok(tail.to_vec())]);
+        let progress = read_ready(&mut stream, &mut conn, &mut buf, ReadMode::Once, now);
+        assert_eq!(progress.expect("no error"), Progress::Done);
+        assert_eq!(
+            stream.reads.len(),
+            1,
+            "level-triggered: one read per readiness"
+        );
+        let (mut stream, mut conn) = (Scripted::new(), self::conn());
+        stream.reads.extend([
+            Ok(head.to_vec()),
+            Ok(tail.to_vec()),
+            err(io::ErrorKind::WouldBlock),
+        ]);
+        let mode = ReadMode::UntilWouldBlock;
+        let progress = read_ready(&mut stream, &mut conn, &mut buf, mode, now);
+        assert_eq!(progress.expect("no error"), Progress::WouldBlock);
+        assert!(stream.reads.is_empty(), "edge-triggered: read until EAGAIN");
+        assert!(conn.wants_write());
+    }
+
+    #[test]
+    fn writes_retry_on_interrupt_stop_on_would_block_and_fail_on_errors() {
+        let now = Instant::now();
+        let (mut stream, mut conn) = (Scripted::new(), conn());
+        conn.handle_input(REQUEST, now);
+        let total = conn.next_output().len();
+        stream.writes.extend([
+            Err(io::Error::from(io::ErrorKind::Interrupted)),
+            Ok(7),
+            Err(io::Error::from(io::ErrorKind::WouldBlock)),
+        ]);
+        let progress = write_ready(&mut stream, &mut conn, false, now);
+        assert_eq!(progress.expect("no error"), Progress::WouldBlock);
+        assert_eq!(stream.written.len(), 7);
+        assert_eq!(conn.next_output().len(), total - 7);
+        stream
+            .writes
+            .push_back(Err(io::Error::from(io::ErrorKind::BrokenPipe)));
+        let progress = write_ready(&mut stream, &mut conn, false, now);
+        assert_eq!(
+            progress.expect_err("EPIPE").kind(),
+            io::ErrorKind::BrokenPipe
+        );
+        stream.writes.push_back(Ok(total - 7));
+        let progress = write_ready(&mut stream, &mut conn, false, now);
+        assert_eq!(progress.expect("no error"), Progress::Done);
+    }
+
+    #[test]
+    fn a_graceful_close_sends_fin_and_discards_unread_input() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut ours, _) = listener.accept().expect("accept");
+        // The peer sent more than we read; we answer and close. Unread input at close(2) would
+        // make the kernel send a reset, which can destroy the answer on its way.
+        peer.write_all(&[b'x'; 10_000]).expect("peer writes");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        ours.write_all(b"response").expect("we answer");
+        close_gracefully(&ours);
+        ours.set_nonblocking(true).expect("O_NONBLOCK");
+        let mut buf = [0u8; 16];
+        let left = ours.read(&mut buf).expect_err("nothing is left to read");
+        assert_eq!(
+            left.kind(),
+            io::ErrorKind::WouldBlock,
+            "the input was discarded"
+        );
+        drop(ours);
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).expect("our FIN ends the stream");
+        assert_eq!(got, b"response");
+    }
+}
