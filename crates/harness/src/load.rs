@@ -21,7 +21,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -535,8 +535,9 @@ enum Phase {
 
 #[derive(Debug)]
 struct Conn {
-    fd: RawFd,
-    /// Bumped whenever `fd` is replaced, so a stale event cannot reach the new socket.
+    /// The connection's socket, if open; dropping it closes it (and takes it out of `epoll`).
+    socket: Option<OwnedFd>,
+    /// Bumped whenever `socket` is replaced, so a stale event cannot reach the new socket.
     generation: u32,
     phase: Phase,
     /// Bytes of the request written so far.
@@ -557,6 +558,13 @@ struct Conn {
 }
 
 /// One event loop and everything it measures.
+impl Conn {
+    /// The raw descriptor for syscalls (-1 when closed: every syscall on it then fails EBADF).
+    fn fd(&self) -> RawFd {
+        self.socket.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+}
+
 #[derive(Debug)]
 struct Worker {
     epoll: Epoll,
@@ -611,7 +619,7 @@ impl Worker {
         .into_bytes();
         let conns = (0..clients)
             .map(|_| Conn {
-                fd: -1,
+                socket: None,
                 generation: 0,
                 phase: Phase::Closed,
                 sent: 0,
@@ -705,7 +713,7 @@ impl Worker {
                 let index = (event.u64 & 0xffff_ffff) as usize;
                 let generation = (event.u64 >> 32) as u32;
                 match self.conns.get(index) {
-                    Some(c) if c.generation == generation && c.fd >= 0 => {}
+                    Some(c) if c.generation == generation && c.socket.is_some() => {}
                     _ => continue, // an event for a socket we already replaced
                 }
                 self.on_event(index, event.events, now);
@@ -772,7 +780,7 @@ impl Worker {
     /// Begin the next request on connection `i`: connect first if it has no socket, else write.
     fn start_request(&mut self, i: usize, now: Instant) {
         if !self.may_issue(now) {
-            if self.conns[i].fd >= 0 {
+            if self.conns[i].socket.is_some() {
                 self.conns[i].phase = Phase::Waiting;
             }
             return;
@@ -786,7 +794,7 @@ impl Worker {
         } else {
             now
         };
-        if conn.fd < 0 {
+        if conn.socket.is_none() {
             self.open(i, now);
         } else {
             // Queue the write until this batch of events is handled (see `flush_outbox`).
@@ -806,7 +814,7 @@ impl Worker {
             for k in 0..self.flushing.len() {
                 let i = self.flushing[k];
                 let conn = &self.conns[i];
-                if conn.fd >= 0 && conn.phase == Phase::Sending && conn.sent == 0 {
+                if conn.socket.is_some() && conn.phase == Phase::Sending && conn.sent == 0 {
                     self.send(i, now);
                 }
             }
@@ -828,7 +836,7 @@ impl Worker {
         let connected = sys::connect(&fd, &self.addr);
         let conn = &mut self.conns[i];
         conn.generation = conn.generation.wrapping_add(1);
-        conn.fd = fd.into_raw_fd();
+        conn.socket = Some(fd);
         conn.connect_start = now;
         conn.progress = now;
         conn.parser.reset();
@@ -836,14 +844,14 @@ impl Worker {
         match connected {
             Ok(true) => {
                 conn.phase = Phase::Sending;
-                if self.epoll.add(conn.fd, READABLE, tag).is_err() {
+                if self.epoll.add(conn.fd(), READABLE, tag).is_err() {
                     return self.fail(i, Failure::Connect, now);
                 }
                 self.connected(i, now);
             }
             Ok(false) => {
                 conn.phase = Phase::Connecting;
-                if self.epoll.add(conn.fd, WRITABLE, tag).is_err() {
+                if self.epoll.add(conn.fd(), WRITABLE, tag).is_err() {
                     self.fail(i, Failure::Connect, now);
                 }
             }
@@ -882,14 +890,14 @@ impl Worker {
         loop {
             let conn = &mut self.conns[i];
             let rest = &self.request[conn.sent..];
-            match sys::write(conn.fd, rest) {
+            match sys::write(conn.fd(), rest) {
                 Ok(n) if n == rest.len() => {
                     conn.sent += n;
                     conn.phase = Phase::Receiving;
                     if conn.write_armed {
                         conn.write_armed = false;
                         let tag = self.tag(i);
-                        let _ = self.epoll.modify(self.conns[i].fd, READABLE, tag);
+                        let _ = self.epoll.modify(self.conns[i].fd(), READABLE, tag);
                     }
                     return;
                 }
@@ -901,7 +909,7 @@ impl Worker {
                     if !conn.write_armed {
                         conn.write_armed = true;
                         let tag = self.tag(i);
-                        let _ = self.epoll.modify(self.conns[i].fd, WRITABLE, tag);
+                        let _ = self.epoll.modify(self.conns[i].fd(), WRITABLE, tag);
                     }
                     return;
                 }
@@ -915,12 +923,16 @@ impl Worker {
     fn on_event(&mut self, i: usize, events: u32, now: Instant) {
         match self.conns[i].phase {
             Phase::Connecting => {
-                match sys::socket_error(self.conns[i].fd) {
+                match sys::socket_error(self.conns[i].fd()) {
                     Ok(None) => {}
                     _ => return self.fail(i, Failure::Connect, now),
                 }
                 let tag = self.tag(i);
-                if self.epoll.modify(self.conns[i].fd, READABLE, tag).is_err() {
+                if self
+                    .epoll
+                    .modify(self.conns[i].fd(), READABLE, tag)
+                    .is_err()
+                {
                     return self.fail(i, Failure::Connect, now);
                 }
                 self.conns[i].phase = Phase::Sending;
@@ -935,7 +947,7 @@ impl Worker {
     }
 
     fn on_readable(&mut self, i: usize, now: Instant) {
-        let fd = self.conns[i].fd;
+        let fd = self.conns[i].fd();
         let n = match sys::read(fd, &mut self.buf) {
             // Zero bytes: the server closed its side.
             Ok(0) => return self.on_eof(i, now),
@@ -1020,7 +1032,7 @@ impl Worker {
             Some(interval) => {
                 let conn = &mut self.conns[i];
                 conn.due += interval;
-                conn.phase = if conn.fd >= 0 {
+                conn.phase = if conn.socket.is_some() {
                     Phase::Waiting
                 } else {
                     Phase::Closed
@@ -1117,10 +1129,7 @@ impl Worker {
 
     fn close_socket(&mut self, i: usize) {
         let conn = &mut self.conns[i];
-        if conn.fd >= 0 {
-            sys::close(conn.fd);
-            conn.fd = -1;
-        }
+        conn.socket = None;
         conn.phase = Phase::Closed;
         conn.write_armed = false;
         conn.parser.reset();

@@ -200,15 +200,6 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
 }
 
-/// Close a raw descriptor we own (the load loop keeps raw fds in a flat table).
-pub fn close(fd: RawFd) {
-    // SAFETY: the caller owns `fd` and forgets it after this call. An error from close (EINTR,
-    // EIO) cannot be acted upon for a socket; the descriptor is released either way on Linux.
-    unsafe {
-        libc::close(fd);
-    }
-}
-
 /// Pin the calling thread (and threads it starts later) to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     pin_pid_to_cpu(0, cpu)
@@ -216,25 +207,65 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
 
 /// Pin process/thread `pid` (0 = the caller) to one CPU.
 pub fn pin_pid_to_cpu(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("no CPU {cpu}"),
-        ));
-    }
-    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed.
-    cvt(unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &set) })
+    let set = CpuSet::single(cpu)?;
+    // SAFETY: `set.0` is a valid cpu_set_t of the size passed.
+    cvt(unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &set.0) })
         .map_err(|e| context(e, &format!("sched_setaffinity(cpu {cpu})")))?;
     Ok(())
 }
 
-/// Number of CPUs this process may run on.
-pub fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// A CPU affinity mask, built before `fork` so the child only has to hand it to the kernel.
+#[derive(Clone, Copy)]
+pub struct CpuSet(libc::cpu_set_t);
+
+impl CpuSet {
+    /// The set holding only `cpu`.
+    pub fn single(cpu: usize) -> io::Result<CpuSet> {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("no CPU {cpu}"),
+            ));
+        }
+        // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+        // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        Ok(CpuSet(set))
+    }
+
+    /// Restrict the calling thread to this set. Allocates nothing and takes no lock, so it may
+    /// run between `fork` and `exec` (its error is the raw errno, which needs no allocation).
+    pub fn apply_to_current_thread(&self) -> io::Result<()> {
+        // SAFETY: `self.0` is a valid cpu_set_t of the size passed.
+        let ret = unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &self.0) };
+        if ret == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for CpuSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cpus = (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: every index is below CPU_SETSIZE.
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &self.0) });
+        f.debug_list().entries(cpus).finish()
+    }
+}
+
+/// The CPUs this process may run on (`sched_getaffinity`), in ascending order.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    cvt(unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) })
+        .map_err(|e| context(e, "sched_getaffinity"))?;
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: every index is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect())
 }
 
 /// Raise `RLIMIT_NOFILE`'s soft limit to the hard limit; returns the new soft limit.
