@@ -535,7 +535,7 @@ enum Phase {
 
 #[derive(Debug)]
 struct Conn {
-    /// The socket, while connected; dropping it closes it.
+    /// The connection's socket, if open; dropping it closes it (and takes it out of `epoll`).
     socket: Option<OwnedFd>,
     /// Bumped whenever `socket` is replaced, so a stale event cannot reach the new socket.
     generation: u32,
@@ -557,15 +557,14 @@ struct Conn {
     parser: ResponseParser,
 }
 
+/// One event loop and everything it measures.
 impl Conn {
-    /// The socket's descriptor for a syscall; -1 (which the kernel answers with `EBADF`) when
-    /// not connected. Only `socket` owns the descriptor and closes it.
+    /// The raw descriptor for syscalls (-1 when closed: every syscall on it then fails EBADF).
     fn fd(&self) -> RawFd {
         self.socket.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 }
 
-/// One event loop and everything it measures.
 #[derive(Debug)]
 struct Worker {
     epoll: Epoll,
@@ -837,7 +836,6 @@ impl Worker {
         let connected = sys::connect(&fd, &self.addr);
         let conn = &mut self.conns[i];
         conn.generation = conn.generation.wrapping_add(1);
-        let raw = fd.as_raw_fd();
         conn.socket = Some(fd);
         conn.connect_start = now;
         conn.progress = now;
@@ -846,14 +844,14 @@ impl Worker {
         match connected {
             Ok(true) => {
                 conn.phase = Phase::Sending;
-                if self.epoll.add(raw, READABLE, tag).is_err() {
+                if self.epoll.add(conn.fd(), READABLE, tag).is_err() {
                     return self.fail(i, Failure::Connect, now);
                 }
                 self.connected(i, now);
             }
             Ok(false) => {
                 conn.phase = Phase::Connecting;
-                if self.epoll.add(raw, WRITABLE, tag).is_err() {
+                if self.epoll.add(conn.fd(), WRITABLE, tag).is_err() {
                     self.fail(i, Failure::Connect, now);
                 }
             }
@@ -1131,7 +1129,6 @@ impl Worker {
 
     fn close_socket(&mut self, i: usize) {
         let conn = &mut self.conns[i];
-        // Dropping the descriptor closes it (the kernel also drops it from the epoll set).
         conn.socket = None;
         conn.phase = Phase::Closed;
         conn.write_armed = false;

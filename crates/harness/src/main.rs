@@ -12,8 +12,9 @@
 //! |---|---|
 //! | `load.rs` | the epoll load generator: one loop per thread, a flat connection table, no per-request allocation |
 //! | `response.rs` | the incremental response parser (status line, `Content-Length`, chunked, close-delimited) |
-//! | `compare.rs` | THE table of servers and modes, the scenarios, starting/pinning/stopping servers, `/proc` figures, `strace -c` |
-//! | `report.rs` | `results.json`, `results.md` and the SVG charts |
+//! | `compare/` | `harness compare`: the matrix (servers, modes, scenarios), supervising servers, measuring cells, `/proc` and `strace -c` probes, nginx |
+//! | `results.rs` | the data model of a compare run (what results.json holds) |
+//! | `report.rs` | `results.json`, `results.md` and the SVG charts, from `results.rs` |
 //! | `sys.rs` | the raw syscalls (`epoll`, non-blocking `connect`, affinity, `wait4`) |
 
 #[cfg(test)]
@@ -22,10 +23,10 @@ mod compare;
 mod load;
 mod report;
 mod response;
+mod results;
 mod sys;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -150,13 +151,4 @@ fn run_load(args: LoadArgs) -> io::Result<()> {
         load::print_human(&report, &mut out)?;
     }
     Ok(())
-}
-
-/// Where bench-results/ lives by default: the current directory's, or the workspace's.
-fn default_results_dir() -> PathBuf {
-    let local = PathBuf::from("bench-results");
-    if local.is_dir() || PathBuf::from("Cargo.toml").is_file() {
-        return local;
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))
 }

@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use crate::compare::{Cell, Results, Row, Scenario};
+use crate::results::{Cell, Results, Row, Scenario};
 
 /// Chart files, in the order results.md shows them.
 pub const CHARTS: [(&str, &str); 3] = [

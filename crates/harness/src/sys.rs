@@ -202,28 +202,25 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 /// Pin the calling thread (and threads it starts later) to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    CpuPin::new(cpu)?
-        .apply_to_self()
-        .map_err(|e| context(e, &format!("sched_setaffinity(cpu {cpu})")))
+    pin_pid_to_cpu(0, cpu)
 }
 
-/// A one-CPU affinity mask, built in advance so that it can be applied between `fork` and
-/// `exec` (in `Command::pre_exec`), where nothing may allocate: [`CpuPin::apply_to_self`] is a
-/// single syscall and its error carries only `errno`.
+/// Pin process/thread `pid` (0 = the caller) to one CPU.
+pub fn pin_pid_to_cpu(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
+    let set = CpuSet::single(cpu)?;
+    // SAFETY: `set.0` is a valid cpu_set_t of the size passed.
+    cvt(unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &set.0) })
+        .map_err(|e| context(e, &format!("sched_setaffinity(cpu {cpu})")))?;
+    Ok(())
+}
+
+/// A CPU affinity mask, built before `fork` so the child only has to hand it to the kernel.
 #[derive(Clone, Copy)]
-pub struct CpuPin {
-    set: libc::cpu_set_t,
-}
+pub struct CpuSet(libc::cpu_set_t);
 
-impl std::fmt::Debug for CpuPin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CpuPin").finish_non_exhaustive()
-    }
-}
-
-impl CpuPin {
-    /// The mask holding `cpu` alone.
-    pub fn new(cpu: usize) -> io::Result<CpuPin> {
+impl CpuSet {
+    /// The set holding only `cpu`.
+    pub fn single(cpu: usize) -> io::Result<CpuSet> {
         if cpu >= libc::CPU_SETSIZE as usize {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -234,29 +231,40 @@ impl CpuPin {
         let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
         // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
         unsafe { libc::CPU_SET(cpu, &mut set) };
-        Ok(CpuPin { set })
+        Ok(CpuSet(set))
     }
 
-    /// `sched_setaffinity(0, mask)`: pin the calling thread. Async-signal-safe: no allocation,
-    /// no lock (the error is built from `errno` alone).
-    pub fn apply_to_self(&self) -> io::Result<()> {
-        // SAFETY: `set` is a valid cpu_set_t of the size passed.
-        cvt(unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &self.set) })?;
+    /// Restrict the calling thread to this set. Allocates nothing and takes no lock, so it may
+    /// run between `fork` and `exec` (its error is the raw errno, which needs no allocation).
+    pub fn apply_to_current_thread(&self) -> io::Result<()> {
+        // SAFETY: `self.0` is a valid cpu_set_t of the size passed.
+        let ret = unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &self.0) };
+        if ret == -1 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(())
     }
 }
 
-/// The CPUs this process may run on (its affinity mask, as `taskset` or a cgroup set it), in
-/// ascending order.
+impl std::fmt::Debug for CpuSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cpus = (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: every index is below CPU_SETSIZE.
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &self.0) });
+        f.debug_list().entries(cpus).finish()
+    }
+}
+
+/// The CPUs this process may run on (`sched_getaffinity`), in ascending order.
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
-    // SAFETY: `set` is a writable cpu_set_t of the size passed.
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
     cvt(unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) })
         .map_err(|e| context(e, "sched_getaffinity"))?;
     Ok((0..libc::CPU_SETSIZE as usize)
-        // SAFETY: every index is below CPU_SETSIZE, inside `set`.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        // SAFETY: every index is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
         .collect())
 }
 
@@ -377,22 +385,23 @@ mod tests {
     }
 
     #[test]
-    fn a_pin_applies_to_the_calling_thread_only_that_cpu() {
+    fn a_set_applies_to_the_calling_thread_only_that_cpu() {
         let allowed = allowed_cpus().expect("sched_getaffinity");
         let cpu = *allowed.last().expect("one CPU at least");
-        let pin = CpuPin::new(cpu).expect("a valid CPU");
+        let set = CpuSet::single(cpu).expect("a valid CPU");
         let seen = std::thread::spawn(move || {
-            pin.apply_to_self().expect("sched_setaffinity");
+            set.apply_to_current_thread().expect("sched_setaffinity");
             allowed_cpus().expect("sched_getaffinity")
         })
         .join()
         .expect("the pinned thread");
         assert_eq!(seen, vec![cpu]);
+        assert_eq!(format!("{set:?}"), format!("[{cpu}]"));
     }
 
     #[test]
     fn a_cpu_past_the_mask_is_refused_before_any_syscall() {
-        let err = CpuPin::new(libc::CPU_SETSIZE as usize).expect_err("no such CPU");
+        let err = CpuSet::single(libc::CPU_SETSIZE as usize).expect_err("no such CPU");
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

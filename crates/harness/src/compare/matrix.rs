@@ -1,0 +1,236 @@
+//! The matrix as data: THE table of servers and their modes, and the scenarios every row runs.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::results::Scenario;
+
+/// One server crate and the modes it is measured in.
+#[derive(Debug)]
+pub struct ServerSpec {
+    /// Crate (and binary) name.
+    pub name: &'static str,
+    /// `(mode label, extra flags)`; every mode is its own row.
+    pub modes: &'static [(&'static str, &'static [&'static str])],
+    /// Most descriptors the model can watch (`select`: `FD_SETSIZE`), with the reason.
+    pub fd_limit: Option<(usize, &'static str)>,
+}
+
+/// THE table: every server of the workspace and its modes. Add a line here for a new server.
+pub const SERVERS: &[ServerSpec] = &[
+    ServerSpec {
+        name: "server-blocking",
+        modes: &[("thread-per-conn", &[]), ("pool-32", &["--pool", "32"])],
+        fd_limit: None,
+    },
+    ServerSpec {
+        name: "server-nonblocking",
+        modes: &[("sleep", &[]), ("spin", &["--spin"])],
+        fd_limit: None,
+    },
+    ServerSpec {
+        name: "server-select",
+        modes: &[("", &[])],
+        fd_limit: Some((1024, "select: FD_SETSIZE is 1024")),
+    },
+    ServerSpec {
+        name: "server-poll",
+        modes: &[("", &[])],
+        fd_limit: None,
+    },
+    ServerSpec {
+        name: "server-epoll",
+        modes: &[
+            (
+                "single-level",
+                &["--pattern", "single", "--trigger", "level"],
+            ),
+            ("single-edge", &["--pattern", "single", "--trigger", "edge"]),
+            (
+                "reactor-level",
+                &["--pattern", "reactor", "--trigger", "level"],
+            ),
+            (
+                "reactor-edge",
+                &["--pattern", "reactor", "--trigger", "edge"],
+            ),
+            (
+                "proactor-level",
+                &["--pattern", "proactor", "--trigger", "level"],
+            ),
+            (
+                "proactor-edge",
+                &["--pattern", "proactor", "--trigger", "edge"],
+            ),
+            ("multi-level", &["--pattern", "multi", "--trigger", "level"]),
+            ("multi-edge", &["--pattern", "multi", "--trigger", "edge"]),
+        ],
+        fd_limit: None,
+    },
+    ServerSpec {
+        name: "server-sigio",
+        modes: &[
+            ("rt", &["--signal", "rt"]),
+            ("plain", &["--signal", "plain"]),
+        ],
+        fd_limit: None,
+    },
+    ServerSpec {
+        name: "server-aio",
+        // glibc's AIO pool must hold one helper thread per idle connection (see the crate doc):
+        // size it for the largest idle cell, so the C10K row shows that cost instead of 503s.
+        modes: &[
+            (
+                "signal",
+                &["--notify", "signal", "--max-connections", "9500"],
+            ),
+            (
+                "suspend",
+                &["--notify", "suspend", "--max-connections", "9500"],
+            ),
+        ],
+        fd_limit: None,
+    },
+    ServerSpec {
+        name: "server-uring",
+        modes: &[("", &[])],
+        fd_limit: None,
+    },
+];
+
+/// The reference row's name.
+pub const NGINX: &str = "nginx";
+
+/// Small static file every server serves (and its size).
+pub const SMALL_FILE: (&str, usize) = ("index.html", 128);
+pub const FILE_1M: (&str, usize) = ("1m.bin", 1 << 20);
+pub const FILE_64M: (&str, usize) = ("64m.bin", 64 << 20);
+
+fn scenario(
+    group: &'static str,
+    clients: usize,
+    idle: usize,
+    file: &str,
+    title: String,
+) -> Scenario {
+    let id = match group {
+        "keepalive" => format!("keepalive-{clients}"),
+        "close" => format!("close-{clients}"),
+        "idle" => format!("idle-{idle}"),
+        _ => format!("large-{}", file.trim_end_matches(".bin")),
+    };
+    Scenario {
+        id,
+        title,
+        group,
+        clients,
+        idle,
+        close: group == "close",
+        path: format!("/{file}"),
+    }
+}
+
+/// The matrix: the full one, or the reduced `--quick` one.
+pub fn scenarios(quick: bool) -> Vec<Scenario> {
+    let small = SMALL_FILE.0;
+    let mut list = Vec::new();
+    let sweep: &[usize] = if quick { &[10] } else { &[1, 10, 100, 1000] };
+    for &c in sweep {
+        list.push(scenario(
+            "keepalive",
+            c,
+            0,
+            small,
+            format!("Keep-alive, small file, {c} clients"),
+        ));
+    }
+    list.push(scenario(
+        "close",
+        100,
+        0,
+        small,
+        "Connection per request (webbench style), 100 clients".into(),
+    ));
+    let idles: &[usize] = if quick {
+        &[1000]
+    } else {
+        &[0, 1000, 5000, 9000]
+    };
+    for &idle in idles {
+        list.push(scenario(
+            "idle",
+            50,
+            idle,
+            small,
+            format!("50 active keep-alive clients + {idle} idle connections"),
+        ));
+    }
+    let large: &[(&str, usize)] = if quick {
+        &[FILE_1M]
+    } else {
+        &[FILE_1M, FILE_64M]
+    };
+    for &(file, size) in large {
+        list.push(scenario(
+            "large",
+            10,
+            0,
+            file,
+            format!("Large file ({} MiB), 10 clients", size >> 20),
+        ));
+    }
+    list
+}
+
+/// The files every scenario requests, written into the temporary document root.
+pub fn write_fixtures(root: &Path, scenarios: &[Scenario]) -> io::Result<()> {
+    let mut small = Vec::with_capacity(SMALL_FILE.1);
+    small.extend_from_slice(b"<!doctype html><title>io-models</title><p>");
+    small.resize(SMALL_FILE.1 - 5, b'.');
+    small.extend_from_slice(b"</p>\n");
+    fs::write(root.join(SMALL_FILE.0), &small)?;
+    for (name, size) in [FILE_1M, FILE_64M] {
+        if scenarios.iter().any(|s| s.path == format!("/{name}")) {
+            let mut file = io::BufWriter::new(File::create(root.join(name))?);
+            let block: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+            for _ in 0..size / block.len() {
+                file.write_all(&block)?;
+            }
+            file.flush()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_server_appears_once_and_modes_are_unique() {
+        let mut names: Vec<&str> = SERVERS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SERVERS.len());
+        for s in SERVERS {
+            let mut modes: Vec<&str> = s.modes.iter().map(|m| m.0).collect();
+            modes.sort_unstable();
+            modes.dedup();
+            assert_eq!(modes.len(), s.modes.len(), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn quick_matrix_is_smaller_and_ids_are_unique() {
+        let full = scenarios(false);
+        let quick = scenarios(true);
+        assert!(quick.len() < full.len());
+        let mut ids: Vec<&str> = full.iter().map(|s| s.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), full.len());
+        assert!(full.iter().any(|s| s.id == "idle-9000"));
+        assert!(full.iter().any(|s| s.id == "large-64m"));
+    }
+}

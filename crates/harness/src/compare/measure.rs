@@ -1,0 +1,215 @@
+//! Measuring: one cell (fresh server, load, `/proc` figures, stop) and one `strace -c` run per row.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use super::matrix::SMALL_FILE;
+use super::probes::{ProcSample, children_of, parse_served, parse_strace_summary};
+use super::supervise::{Launcher, RunContext, describe_exit, start_server, unregister_child};
+use crate::load::{self, IdleConnections, LoadSpec, Target};
+use crate::results::{Cell, Scenario, ServerFigures, Syscalls};
+use crate::sys;
+
+/// One cell: fresh server, optional idle connections, measured load, figures, stop.
+pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Cell {
+    if let Launcher::Binary {
+        fd_limit: Some((limit, why)),
+        ..
+    } = launcher
+    {
+        // listener, shutdown pipe, stdio and a few spare descriptors.
+        let needed = s.clients + s.idle + 8;
+        if needed > *limit {
+            return Cell::na(format!("{why} (this cell needs ~{needed} descriptors)"));
+        }
+    }
+    let server = match start_server(ctx, launcher, None) {
+        Ok(server) => server,
+        Err(why) => return Cell::na(format!("server failed to start: {why}")),
+    };
+    let idle = match open_idle(server.addr, s.idle) {
+        Ok(idle) => idle,
+        Err(e) => {
+            let _ = server.stop();
+            return Cell::na(format!("could not open idle connections: {e}"));
+        }
+    };
+    let spec = cell_load_spec(ctx, s, server.addr);
+    let cpu = ctx.server_cpu;
+    let before = ProcSample::take(server.pid, cpu);
+    let mut after = None;
+    let load = load::run_with(&spec, &idle, || after = ProcSample::take(server.pid, cpu));
+    drop(idle);
+    if let Some(status) = server.exited() {
+        unregister_child(server.pid);
+        return Cell::na(format!(
+            "server crashed during the run ({})",
+            describe_exit(status.status)
+        ));
+    }
+    let (usage, stderr) = server.stop();
+    let load = match load {
+        Ok(load) => load,
+        Err(e) => return Cell::na(format!("load generator failed: {e}")),
+    };
+    let churn = s.close;
+    let figures = figures(
+        &before,
+        &after,
+        usage.as_ref(),
+        load.requests,
+        &stderr,
+        churn,
+        load.seconds,
+    );
+    Cell {
+        na: None,
+        load: Some(load),
+        server: figures,
+    }
+}
+
+fn figures(
+    before: &Option<ProcSample>,
+    after: &Option<ProcSample>,
+    usage: Option<&sys::ChildUsage>,
+    requests: u64,
+    stderr: &str,
+    churn: bool,
+    window: f64,
+) -> Option<ServerFigures> {
+    let (before, after) = (before.as_ref()?, after.as_ref()?);
+    let cpu_seconds = (after.cpu_seconds - before.cpu_seconds).max(0.0);
+    // Per-thread sums are exact when no thread exited during the window (threads started in it
+    // and still alive count fully). Connection-per-request runs on a thread-per-connection
+    // server start and end threads inside the window, so there (and whenever a thread from the
+    // start is gone) the reaped child's rusage is used instead; it also counts the shutdown.
+    let threads_stable = !churn && before.tids.iter().all(|t| after.tids.contains(t));
+    let (context_switches, source) = match usage {
+        Some(u) if !threads_stable => (
+            u.context_switches.saturating_sub(before.context_switches),
+            "rusage",
+        ),
+        _ => (
+            after
+                .context_switches
+                .saturating_sub(before.context_switches),
+            "threads",
+        ),
+    };
+    let per = |v: f64| (requests > 0).then(|| v / requests as f64);
+    Some(ServerFigures {
+        cpu_seconds,
+        cpu_ms_per_1k_requests: per(cpu_seconds * 1_000_000.0),
+        context_switches,
+        context_switches_per_request: per(context_switches as f64),
+        context_switch_source: source,
+        peak_rss_kib: after.peak_rss_kib,
+        threads: after.threads,
+        served_requests: parse_served(stderr),
+        other_load_on_server_cpu: match (before.server_cpu_busy, after.server_cpu_busy) {
+            (Some(b), Some(a)) if window > 0.0 => {
+                Some(((a - b - cpu_seconds) / window).clamp(0.0, 1.0))
+            }
+            _ => None,
+        },
+    })
+}
+
+/// One short keep-alive run under `strace -c -f`: syscalls per request by name.
+pub fn trace_syscalls(
+    ctx: &RunContext,
+    launcher: &Launcher,
+    strace: &Path,
+    seconds: f64,
+) -> Result<Syscalls, String> {
+    let scratch = tempfile::Builder::new()
+        .prefix("harness-strace")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let out = scratch.path().join("strace.txt");
+    let server = start_server(ctx, launcher, Some((strace, &out)))
+        .map_err(|e| format!("server failed to start under strace: {e}"))?;
+    let spec = LoadSpec {
+        target: Target {
+            addr: server.addr,
+            host: server.addr.to_string(),
+            path: format!("/{}", SMALL_FILE.0),
+        },
+        clients: 10,
+        threads: 1,
+        duration: Some(Duration::from_secs_f64(seconds)),
+        total: None,
+        rate: None,
+        close: false,
+        timeout: Duration::from_secs(5),
+        cpu: ctx.load_cpu,
+        progress: false,
+    };
+    let load = load::run(&spec, &IdleConnections::none());
+    // The PID we hold is strace's; SIGTERM goes to the traced server (strace's child), so the
+    // server shuts down as usual and strace then writes its summary and exits.
+    let traced = children_of(server.pid);
+    for pid in &traced {
+        let _ = sys::kill(*pid, libc::SIGTERM);
+    }
+    let (usage, _stderr) = server.stop();
+    if usage.is_none() {
+        return Err("strace did not exit".into());
+    }
+    let load = load.map_err(|e| format!("load failed: {e}"))?;
+    let requests = load.requests;
+    if requests == 0 {
+        return Err("no request answered under strace".into());
+    }
+    let table = fs::read_to_string(&out).map_err(|e| format!("reading strace output: {e}"))?;
+    let counts = parse_strace_summary(&table);
+    if counts.is_empty() {
+        return Err("empty strace summary".into());
+    }
+    let total: u64 = counts.values().sum();
+    Ok(Syscalls {
+        requests,
+        per_request: counts
+            .into_iter()
+            .map(|(name, n)| (name, n as f64 / requests as f64))
+            .collect(),
+        total_per_request: total as f64 / requests as f64,
+    })
+}
+
+/// Hold `count` idle connections (none for 0), and give the server a moment to accept them.
+fn open_idle(addr: std::net::SocketAddr, count: usize) -> std::io::Result<IdleConnections> {
+    if count == 0 {
+        return Ok(IdleConnections::none());
+    }
+    let idle = IdleConnections::open(addr, count, Duration::from_secs(10))?;
+    // Give the server a moment to accept the backlog.
+    std::thread::sleep(Duration::from_millis(200));
+    Ok(idle)
+}
+
+/// The load of one cell: the scenario's clients against `addr` for the run's window.
+fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) -> LoadSpec {
+    LoadSpec {
+        target: Target {
+            addr,
+            host: addr.to_string(),
+            path: s.path.clone(),
+        },
+        clients: s.clients,
+        threads: 1,
+        duration: Some(ctx.duration),
+        total: None,
+        rate: None,
+        close: s.close,
+        timeout: if s.group == "large" {
+            ctx.timeout.max(Duration::from_secs(5))
+        } else {
+            ctx.timeout
+        },
+        cpu: ctx.load_cpu,
+        progress: false,
+    }
+}
