@@ -10,7 +10,7 @@
 //!
 //! | file | what it holds |
 //! |---|---|
-//! | `load.rs` | the epoll load generator: one loop per thread, a flat connection table, no per-request allocation |
+//! | `load/` | the epoll load generator: one loop per thread, a flat connection table, no per-request allocation |
 //! | `response.rs` | the incremental response parser (status line, `Content-Length`, chunked, close-delimited) |
 //! | `compare/` | `harness compare`: the matrix (servers, modes, scenarios), supervising servers, measuring cells, `/proc` and `strace -c` probes, nginx |
 //! | `results.rs` | the data model of a compare run (what results.json holds) |

@@ -150,6 +150,9 @@ impl ResponseParser {
     }
 
     /// Feed the next bytes of the stream.
+    // Long: one `match` over the parser's states (head, fixed body, chunk size, chunk data,
+    // trailers, until-EOF), each arm a few lines; read top to bottom it is the state diagram,
+    // and splitting it into functions per state would scatter that diagram.
     pub fn feed(&mut self, input: &[u8]) -> Feed {
         if !input.is_empty() {
             self.seen += 1;

@@ -165,6 +165,10 @@ impl Worker {
         })
     }
 
+    /// The event loop: wait, dispatch each event, send what is due, scan for timeouts.
+    // Long: the loop is the lesson of this file — the order of its steps (a few non-blocking
+    // polls before a blocking one, rate pacing, the timeout scan) is easiest to check in one
+    // place.
     pub(super) fn run(&mut self, published: &Published, stop: &AtomicBool) -> io::Result<()> {
         let mut events = vec![sys::EMPTY_EVENT; self.conns.len().clamp(16, 1024)];
         let now = Instant::now();
