@@ -90,11 +90,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use http_core::{Config, Connection, Phase};
+use http_core::{Config, Connection};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{MsgFlags, send};
 use server_common::accept::{self, AcceptVerdict};
 use server_common::cli::{CommonArgs, exit_on_error};
+use server_common::errors::{context, is_disconnect};
 use server_common::listener::{self, ListenOptions};
 use server_common::pump;
 use server_common::shutdown::{GRACE, Shutdown};
@@ -294,7 +295,7 @@ impl Server {
                     Ok(None) => {}
                     // SIGINT/SIGTERM's handler ran on this thread: the flag is checked above.
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(with_context(err, "sigtimedwait")),
+                    Err(err) => return Err(context(err, "sigtimedwait")),
                 },
                 Notify::None => self.wait_suspend(timeout)?,
             }
@@ -334,7 +335,7 @@ impl Server {
             Ok(false) => Ok(()),
             // A handler ran (SIGINT/SIGTERM): the flag is checked at the top of the loop.
             Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(err) => Err(with_context(err, "aio_suspend")),
+            Err(err) => Err(context(err, "aio_suspend")),
         }
     }
 
@@ -481,7 +482,7 @@ impl Server {
         } else if client.conn.wants_write() {
             client.unwritten = fill_buffer(client, now);
             Some(submit_write(client, notify))
-        } else if client.cut || (draining && is_idle(&client.conn)) {
+        } else if client.cut || (draining && pump::is_idle(&client.conn)) {
             None // timed out, or shutting down between requests: nothing left to write
         } else if client.conn.wants_read() {
             Some(submit_read(client, notify))
@@ -547,7 +548,7 @@ impl Server {
         let mut idle = Vec::new();
         for (&token, client) in &mut self.clients {
             match client.op.in_flight() {
-                Some(Kind::Read) if is_idle(&client.conn) => cut(client, libc::SHUT_RDWR),
+                Some(Kind::Read) if pump::is_idle(&client.conn) => cut(client, libc::SHUT_RDWR),
                 Some(_) => {}
                 None => idle.push(token),
             }
@@ -776,26 +777,4 @@ fn warn_if_signal_queue_too_small(max: usize) {
             );
         }
     }
-}
-
-/// Between requests: no response pending and no request started (or at most part of a request
-/// line). At shutdown such a keep-alive connection is closed at once (as in
-/// `server_common::clients::Client::is_idle`).
-fn is_idle(conn: &Connection) -> bool {
-    conn.phase() == Phase::RequestLine && !conn.wants_write()
-}
-
-/// The peer reset the connection or vanished: closing is the whole answer, no log line.
-fn is_disconnect(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::NotConnected
-    )
-}
-
-fn with_context(err: io::Error, what: &str) -> io::Error {
-    io::Error::new(err.kind(), format!("{what}: {err}"))
 }

@@ -112,6 +112,7 @@ use clap::Parser;
 use http_core::{Config, Connection, FileRange};
 use server_common::accept::{self, AcceptVerdict};
 use server_common::cli::{self, CommonArgs};
+use server_common::errors::{context, is_disconnect};
 use server_common::listener::{self, ListenOptions};
 use server_common::pool::ThreadPool;
 use server_common::shutdown::{self, Shutdown};
@@ -563,7 +564,7 @@ fn set_socket_options(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
     set_timeout(stream, Direction::Write, timeout)?;
     stream
         .set_nodelay(true)
-        .map_err(|e| with_context(e, "setsockopt(TCP_NODELAY)"))
+        .map_err(|e| context(e, "setsockopt(TCP_NODELAY)"))
 }
 
 fn set_timeout(stream: &TcpStream, direction: Direction, timeout: Duration) -> io::Result<()> {
@@ -572,10 +573,10 @@ fn set_timeout(stream: &TcpStream, direction: Direction, timeout: Duration) -> i
     match direction {
         Direction::Read => stream
             .set_read_timeout(timeout)
-            .map_err(|e| with_context(e, "setsockopt(SO_RCVTIMEO)")),
+            .map_err(|e| context(e, "setsockopt(SO_RCVTIMEO)")),
         Direction::Write => stream
             .set_write_timeout(timeout)
-            .map_err(|e| with_context(e, "setsockopt(SO_SNDTIMEO)")),
+            .map_err(|e| context(e, "setsockopt(SO_SNDTIMEO)")),
     }
 }
 
@@ -592,19 +593,4 @@ fn is_timeout(err: &io::Error) -> bool {
         err.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
-}
-
-/// Errors that only mean the client went away.
-fn is_disconnect(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::NotConnected
-    )
-}
-
-fn with_context(err: io::Error, what: &str) -> io::Error {
-    io::Error::new(err.kind(), format!("{what}: {err}"))
 }

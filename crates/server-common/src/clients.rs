@@ -17,7 +17,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_core::{Config, Connection, Phase};
+use http_core::{Config, Connection};
 
 use crate::pump::{self, Interest};
 use crate::stats;
@@ -76,7 +76,7 @@ impl Client {
     /// request line). At shutdown such a keep-alive connection is closed at once; the others
     /// may finish their exchange within the grace period.
     pub fn is_idle(&self) -> bool {
-        self.conn.phase() == Phase::RequestLine && !self.conn.wants_write()
+        pump::is_idle(&self.conn)
     }
 
     /// Close the socket and count the connection. `politely` (a connection that finished

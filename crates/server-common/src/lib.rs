@@ -13,12 +13,14 @@
 //! | [`clients`] | a single-threaded loop's connections, indexed by fd, with their deadlines |
 //! | [`signals`] | signal sets blocked and taken with `sigtimedwait` (SIGIO and AIO servers) |
 //! | [`stats`] | counters printed once at exit (`served N requests on M connections`) |
+//! | [`errors`] | what an I/O error means to a server (`is_disconnect`), and error messages with context |
 //! | [`sys`] | the few raw syscalls the helpers need, each behind a small safe function |
 #![warn(missing_docs)]
 
 pub mod accept;
 pub mod cli;
 pub mod clients;
+pub mod errors;
 pub mod listener;
 pub mod pool;
 pub mod pump;

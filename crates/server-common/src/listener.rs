@@ -8,6 +8,8 @@ use nix::sys::socket::{
     self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, sockopt,
 };
 
+use crate::errors::context;
+
 /// How to set up the listening socket.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListenOptions {
@@ -32,21 +34,20 @@ pub fn bind(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener>
     if options.nonblocking {
         flags |= SockFlag::SOCK_NONBLOCK;
     }
-    let fd = socket::socket(family, SockType::Stream, flags, None)
-        .map_err(|e| with_context(e, "socket"))?;
-    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)
-        .map_err(|e| with_context(e, "SO_REUSEADDR"))?;
+    let fd =
+        socket::socket(family, SockType::Stream, flags, None).map_err(|e| context(e, "socket"))?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| context(e, "SO_REUSEADDR"))?;
     if options.reuse_port {
         socket::setsockopt(&fd, sockopt::ReusePort, &true)
-            .map_err(|e| with_context(e, "SO_REUSEPORT"))?;
+            .map_err(|e| context(e, "SO_REUSEPORT"))?;
     }
     socket::bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
         &SockaddrStorage::from(addr),
     )
-    .map_err(|e| with_context(e, &format!("bind {addr}")))?;
+    .map_err(|e| context(e, &format!("bind {addr}")))?;
     let backlog = Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN);
-    socket::listen(&fd, backlog).map_err(|e| with_context(e, "listen"))?;
+    socket::listen(&fd, backlog).map_err(|e| context(e, "listen"))?;
     // SAFETY: `fd` is a freshly created, owned, listening TCP socket; ownership moves into the
     // `TcpListener`, which will close it exactly once.
     Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
@@ -59,11 +60,6 @@ pub fn announce(listener: &TcpListener) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "listening on http://{addr}")?;
     out.flush()
-}
-
-fn with_context(errno: nix::errno::Errno, what: &str) -> io::Error {
-    let err = io::Error::from(errno);
-    io::Error::new(err.kind(), format!("{what}: {err}"))
 }
 
 #[cfg(test)]

@@ -60,6 +60,13 @@ pub fn interest(conn: &Connection) -> Option<Interest> {
     })
 }
 
+/// Between requests: no response pending and no request started (or at most part of a request
+/// line). At shutdown such a keep-alive connection is closed at once; the others may finish their
+/// exchange within the grace period.
+pub fn is_idle(conn: &Connection) -> bool {
+    conn.phase() == http_core::Phase::RequestLine && !conn.wants_write()
+}
+
 /// The socket is readable: read into `buf` and feed the connection.
 pub fn read_ready<S: Read>(
     stream: &mut S,

@@ -17,6 +17,7 @@ use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{SockFlag, accept4};
+use server_common::errors::context;
 use server_common::timers::ceil_millis;
 
 /// Token of the listening socket.
@@ -149,9 +150,4 @@ impl Notifier {
         // A swap, not a store: reading the workers' `true` makes their messages visible to us.
         self.pending.swap(false, Ordering::AcqRel);
     }
-}
-
-fn context(errno: Errno, what: &str) -> io::Error {
-    let err = io::Error::from(errno);
-    io::Error::new(err.kind(), format!("{what}: {err}"))
 }

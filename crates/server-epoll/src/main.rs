@@ -128,7 +128,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use http_core::{Config, Connection, Phase};
+use http_core::{Config, Connection};
 use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 use server_common::accept::{self, AcceptVerdict};
 use server_common::cli::{self, CommonArgs};
@@ -571,7 +571,7 @@ impl Client {
     /// Between requests (nothing to write, no request started beyond part of a request line):
     /// an idle keep-alive connection, which a shutdown closes at once.
     pub(crate) fn is_idle(&self) -> bool {
-        self.conn.phase() == Phase::RequestLine && !self.conn.wants_write()
+        pump::is_idle(&self.conn)
     }
 
     /// Close the socket and count the connection. Dropping the stream closes the descriptor,

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use http_core::{Connection, Phase};
+use http_core::Connection;
 use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 use server_common::pool::ThreadPool;
 use server_common::pump::{self, Progress};
@@ -477,11 +477,7 @@ impl Client {
     /// Here, between requests, nothing to write, nothing read ahead: an idle keep-alive
     /// connection, which a shutdown closes at once.
     fn is_idle(&self) -> bool {
-        self.inbox.is_empty()
-            && self
-                .conn
-                .as_ref()
-                .is_some_and(|conn| conn.phase() == Phase::RequestLine && !conn.wants_write())
+        self.inbox.is_empty() && self.conn.as_ref().is_some_and(pump::is_idle)
     }
 }
 

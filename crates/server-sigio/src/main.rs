@@ -77,6 +77,7 @@ use http_core::Config;
 use server_common::accept::{self, AcceptVerdict};
 use server_common::cli::{CommonArgs, exit_on_error};
 use server_common::clients::{Client, Clients};
+use server_common::errors::is_disconnect;
 use server_common::listener::{self, ListenOptions};
 use server_common::pump::{self, Progress, ReadMode};
 use server_common::shutdown::{GRACE, Shutdown};
@@ -488,15 +489,4 @@ fn exchange(client: &mut Client, buf: &mut [u8], now: Instant) -> io::Result<()>
             return Ok(());
         }
     }
-}
-
-/// The peer reset the connection or is gone: closing is the whole answer, no log line.
-fn is_disconnect(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::NotConnected
-    )
 }

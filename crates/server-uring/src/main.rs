@@ -139,7 +139,8 @@ use server_common::shutdown::{GRACE, Shutdown};
 use server_common::timers::TimerQueue;
 use server_common::{pump, stats, sys};
 
-use uring::{BufferPool, Ring, Token, completion_error, context};
+use server_common::errors::context;
+use uring::{BufferPool, Ring, Token, completion_error};
 
 /// Submission-queue slots: how many operations one turn can queue before an early submit.
 const SQ_ENTRIES: u32 = 1024;

@@ -21,6 +21,7 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue, types};
+use server_common::errors::context;
 
 /// What each completion is about, packed into the 64-bit `user_data` the kernel hands back
 /// unchanged: the low 8 bits say which kind of operation, the rest which connection slot.
@@ -460,11 +461,6 @@ impl BufferPool {
 /// The error a negative completion `result` stands for.
 pub fn completion_error(result: i32) -> io::Error {
     io::Error::from_raw_os_error(result.saturating_neg())
-}
-
-/// Add what was being done to an error's message.
-pub fn context(err: io::Error, what: &str) -> io::Error {
-    io::Error::new(err.kind(), format!("{what}: {err}"))
 }
 
 #[cfg(test)]
