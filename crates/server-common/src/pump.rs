@@ -264,6 +264,13 @@ mod tests {
     }
 
     #[test]
+    fn the_read_buffer_is_the_documented_64_kib() {
+        // Servers size their one read buffer with it: a whole request head (16 KiB at most) and
+        // a large share of a body fit one read.
+        assert_eq!(READ_BUF_SIZE, 65_536);
+    }
+
+    #[test]
     fn an_interrupted_read_is_retried() {
         let (mut stream, mut conn) = (Scripted::new(), conn());
         stream
