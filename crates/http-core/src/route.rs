@@ -166,6 +166,11 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// An empty segment (`a//b`) or `.` stays where it is: it adds nothing to the path.
+fn names_no_step(seg: &[u8]) -> bool {
+    seg.is_empty() || seg == b"."
+}
+
 /// Open the file `path` names under `root`: `/` and directories mean their `index.html`; only
 /// regular files are served; the opened file's real path must lie inside `root` (a symlink to
 /// `/etc/passwd` placed in the root is refused with `403`).
@@ -173,7 +178,7 @@ fn open_static(root_dir: Option<&RootDir>, root: &Path, path: &str) -> Result<Re
     let decoded = decode_path(path)?;
     let mut full = root.to_path_buf();
     for seg in decoded.split(|&b| b == b'/') {
-        if seg.is_empty() || seg == b"." {
+        if names_no_step(seg) {
             continue;
         }
         full.push(OsStr::from_bytes(seg));
@@ -182,7 +187,7 @@ fn open_static(root_dir: Option<&RootDir>, root: &Path, path: &str) -> Result<Re
         full.push("index.html");
     }
     // Fast path: one `openat2` that the kernel itself keeps inside the root.
-    if let Some(dir) = root_dir.filter(|dir| dir.path == root) {
+    if let Some(dir) = root_dir.filter(|dir| dir.is_root(root)) {
         if let Some(opened) = dir.open_beneath(&full) {
             let (file, meta) = opened?;
             return Ok(Reply::File {
@@ -247,10 +252,10 @@ fn open_error_status(err: &io::Error) -> Refusal {
         (_, Some(libc::ELOOP)) => (403, "too many symbolic links"),
         (_, Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => (503, "server out of resources"),
         (
+            // InvalidFilename is ENAMETOOLONG: a segment longer than NAME_MAX names no file.
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename,
             _,
         ) => (404, "no such file"),
-        (_, Some(libc::ENAMETOOLONG)) => (404, "no such file"),
         _ => (500, "cannot open file"),
     }
 }
@@ -265,6 +270,12 @@ pub(crate) struct RootDir {
 }
 
 impl RootDir {
+    /// Whether this is the opened `root` (a `Config` whose root was changed after `new` has no
+    /// opened directory for it, and takes the slow path).
+    fn is_root(&self, root: &Path) -> bool {
+        self.path == root
+    }
+
     /// Open the (canonical) root directory; `None` if that fails (the slow path still works).
     pub(crate) fn open(root: &Path) -> Option<RootDir> {
         let dir = std::fs::OpenOptions::new()

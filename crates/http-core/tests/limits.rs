@@ -193,3 +193,29 @@ fn a_byte_count_is_one_to_twenty_plain_digits() {
     assert_eq!(get_bytes("").status, 400, "no digits");
     assert_eq!(get_bytes("99999999999999999999").status, 400, "past u64");
 }
+
+#[test]
+fn a_path_segment_longer_than_name_max_is_404_not_500() {
+    // ENAMETOOLONG from the file system: no file has that name.
+    let root = Root::new();
+    let req = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "n".repeat(300));
+    assert_eq!(parse_one(&exchange(&root, req.as_bytes()).0).status, 404);
+}
+
+#[test]
+fn empty_and_dot_segments_name_the_same_file() {
+    let root = Root::new();
+    for path in [
+        "/./hello.txt",
+        "//hello.txt",
+        "/sub/./a%20b.txt",
+        "/sub//a%20b.txt",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            parse_one(&exchange(&root, req.as_bytes()).0).status,
+            200,
+            "{path}"
+        );
+    }
+}
