@@ -147,3 +147,29 @@ fn pipelined_answers_are_batched_up_to_64_kib() {
     let rest = drain(&mut conn, root.t0);
     assert_eq!(parse(&first, &[]).len() + parse(&rest, &[]).len(), 100);
 }
+
+#[test]
+fn a_root_changed_after_new_is_the_root_that_is_served() {
+    // `Config::root` is public: a caller may point an existing configuration at another
+    // directory. The directory `new` opened for the `openat2` fast path belongs to the old root
+    // and must not be used for the new one: here the new root is `www/sub`, and a symlink in it
+    // that leads back up to `www/hello.txt` leaves the new root although it stays beneath the
+    // old one.
+    let root = Root::with(|config| {
+        let sub = config.root.join("sub");
+        std::os::unix::fs::symlink("../hello.txt", sub.join("up.txt")).expect("symlink up");
+        config.root = sub;
+    });
+    let get = |path: &str| {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        parse_one(&exchange(&root, req.as_bytes()).0)
+    };
+    let here = get("/a%20b.txt");
+    assert_eq!(here.status, 200);
+    assert_eq!(here.body, b"space\n");
+    assert_eq!(
+        get("/up.txt").status,
+        403,
+        "a symlink out of the new root is refused"
+    );
+}

@@ -59,6 +59,21 @@ fn request_line_without_newline_is_414_once_it_reaches_the_limit_and_not_before(
 }
 
 #[test]
+fn a_whole_request_line_longer_than_the_window_is_414_even_with_a_short_target() {
+    // The window bounds the whole line, not only the target: a 100-byte method with `/` as its
+    // target is still a request line too long to look at, whatever follows its newline.
+    let root = Root::with(|c| c.limits.max_uri_bytes = 64);
+    let line = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(100));
+    assert_eq!(status(&root, line.as_bytes()), 414);
+    let fits = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(20));
+    assert_eq!(
+        status(&root, fits.as_bytes()),
+        501,
+        "a line inside the window is parsed"
+    );
+}
+
+#[test]
 fn content_length_at_the_body_limit_is_accepted_one_over_is_413() {
     let root = Root::with(|c| c.limits.max_body_bytes = 10);
     assert_eq!(
