@@ -110,12 +110,15 @@ struct Slot {
     buf: [u8; BUF_SIZE],
 }
 
+// A token (a `server_common::slab` token, 64 bits) travels in `sigval`'s pointer.
+const _: () = assert!(usize::BITS == u64::BITS, "tokens travel in a 64-bit sigval");
+
 /// At most one asynchronous operation on one descriptor, with its pinned control block and
 /// buffer. See the module doc for the invariant.
 pub struct Op {
     slot: NonNull<Slot>,
     in_flight: Option<Kind>,
-    token: usize,
+    token: u64,
 }
 
 impl std::fmt::Debug for Op {
@@ -133,7 +136,7 @@ unsafe impl Send for Op {}
 
 impl Op {
     /// An idle operation slot; completions will carry `token`.
-    pub fn new(token: usize) -> Op {
+    pub fn new(token: u64) -> Op {
         let layout = std::alloc::Layout::new::<Slot>();
         // SAFETY: `Slot` has a non-zero size. All-zero bytes are a valid `Slot` (an `aiocb` of
         // integers and null pointers, a byte array); we fill the fields in before each use. The
@@ -230,7 +233,8 @@ impl Op {
                     event.sigev_signo = signo;
                     // The token, not a pointer: the loop looks the connection up by it, and a
                     // late signal for a closed connection finds nothing.
-                    event.sigev_value.sival_ptr = ptr::without_provenance_mut(self.token);
+                    // Lossless: `usize` is 64 bits wide here (checked at compile time below).
+                    event.sigev_value.sival_ptr = ptr::without_provenance_mut(self.token as usize);
                 }
                 Notify::None => {
                     event.sigev_notify = libc::SIGEV_NONE;
@@ -350,7 +354,7 @@ pub fn suspend(list: &[*const libc::aiocb], timeout: Option<Duration>) -> io::Re
 /// `Ok(Some(token))`: an AIO completion (`si_code == SI_ASYNCIO`) carrying the token stored at
 /// submission. `Ok(None)`: the timeout passed, or the signal was not sent by glibc (a `kill` by
 /// hand). `Err` of kind `Interrupted`: a handler ran (SIGINT/SIGTERM): check the flags.
-pub fn take_completion(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<usize>> {
+pub fn take_completion(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<u64>> {
     let Some(info) = set.wait(timeout)? else {
         return Ok(None);
     };
@@ -360,7 +364,7 @@ pub fn take_completion(set: &SigSet, timeout: Option<Duration>) -> io::Result<Op
     }
     // SAFETY: for SI_ASYNCIO the union holds the `sigval` we stored in `sigev_value`.
     let value = unsafe { info.si_value() };
-    Ok(Some(value.sival_ptr.addr()))
+    Ok(Some(value.sival_ptr.addr() as u64))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@
 //! listener and on the shutdown descriptor, `accept`s, passes each socket through a channel, and
 //! rings a **doorbell**: one byte into a socketpair. The main loop keeps an `aio_read` pending on
 //! the other end of that socketpair, so a new connection arrives as just another AIO completion
-//! (token 0), in both notify modes — the loop waits in exactly one place.
+//! (its own token, `DOORBELL`), in both notify modes — the loop waits in exactly one place.
 //!
 //! ## Where the thread waits; readiness vs completion
 //! The main thread waits only in `sigtimedwait` or `aio_suspend`, and what it learns is
@@ -77,7 +77,6 @@
 
 mod aio;
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
@@ -98,8 +97,9 @@ use server_common::cli::{CommonArgs, exit_on_error};
 use server_common::errors::{context, is_disconnect};
 use server_common::listener::{self, ListenOptions};
 use server_common::pump;
-use server_common::shutdown::{GRACE, Shutdown};
-use server_common::timers::TimerQueue;
+use server_common::shutdown::{GRACE, Grace, Shutdown};
+use server_common::slab::Slab;
+use server_common::timers::{self, Deadlines};
 use server_common::{stats, sys};
 
 use aio::{BUF_SIZE, Kind, Notify, Op};
@@ -132,8 +132,8 @@ enum NotifyMode {
     Suspend,
 }
 
-/// The token of the doorbell's read (connections count from 1).
-const DOORBELL: usize = 0;
+/// The token of the doorbell's read (connections have `Slab` tokens, which never reach it).
+const DOORBELL: u64 = u64::MAX;
 
 /// What the acceptor thread sends to a client beyond `--max-connections`.
 const RESPONSE_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
@@ -157,8 +157,6 @@ struct Client {
     /// We shut the socket down ourselves (timeout or shutdown): the read that completes with 0
     /// is our doing, not the peer's end of file.
     cut: bool,
-    /// The deadline this connection has in the timer queue (see `server_common::timers`).
-    queued: Option<Instant>,
 }
 
 /// The doorbell's receiving end and its pending read (`op` first, dropped while the socket is
@@ -183,10 +181,9 @@ struct Server {
     acceptor: Option<JoinHandle<()>>,
     /// Connections being served (the acceptor compares it with `--max-connections`).
     live: Arc<AtomicUsize>,
-    clients: HashMap<usize, Client>,
-    timers: TimerQueue<usize>,
-    next_token: usize,
-    grace_end: Option<Instant>,
+    clients: Slab<Client>,
+    deadlines: Deadlines<u64>,
+    grace: Grace,
     /// The grace period ran out and every remaining socket was shut down.
     forced: bool,
 }
@@ -194,9 +191,7 @@ struct Server {
 fn main() {
     let args = Args::parse();
     let config = exit_on_error("configuration", args.common.http_config());
-    if let Err(err) = sys::raise_fd_limit() {
-        eprintln!("warning: cannot raise the descriptor limit: {err}");
-    }
+    sys::raise_fd_limit_or_warn();
     let max = args.max_connections as usize;
     // One helper thread per connection that may wait in `read`, plus the doorbell's, plus slack
     // for writes of connections being closed. Before any other aio_* call.
@@ -249,10 +244,9 @@ fn main() {
         incoming,
         acceptor: Some(acceptor),
         live,
-        clients: HashMap::new(),
-        timers: TimerQueue::new(),
-        next_token: DOORBELL + 1,
-        grace_end: None,
+        clients: Slab::new(),
+        deadlines: Deadlines::new(),
+        grace: Grace::new(),
         forced: false,
     };
     exit_on_error("arming the doorbell", server.arm_doorbell());
@@ -271,14 +265,14 @@ impl Server {
     fn run(&mut self) -> io::Result<()> {
         loop {
             let now = Instant::now();
-            if self.shutdown.requested() && self.grace_end.is_none() {
+            if self.shutdown.requested() {
                 self.begin_shutdown(now);
             }
-            if let Some(end) = self.grace_end {
+            if let Some(end) = self.grace.end() {
                 if self.clients.is_empty() {
                     return Ok(());
                 }
-                if now >= end && !self.forced {
+                if self.grace.over(now) && !self.forced {
                     self.force_close_all();
                 }
                 if now >= end + GRACE {
@@ -311,7 +305,7 @@ impl Server {
             list.push(self.doorbell.op.control_block());
             tokens.push(DOORBELL);
         }
-        for (&token, client) in &self.clients {
+        for (token, client) in self.clients.iter_mut() {
             if client.op.in_flight().is_some() {
                 list.push(client.op.control_block());
                 tokens.push(token);
@@ -341,21 +335,18 @@ impl Server {
 
     /// How long the wait may last: until the nearest deadline or the end of the grace period.
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        [self.timers.next_deadline(), self.grace_end]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(now))
+        timers::wait_until_nearest(now, [self.deadlines.next_deadline(), self.grace.end()])
     }
 
     /// The operation with this token may have finished: reap it and go on.
-    fn on_complete(&mut self, token: usize) {
+    fn on_complete(&mut self, token: u64) {
         let now = Instant::now();
         if token == DOORBELL {
             return self.on_doorbell(now);
         }
-        // No entry: a late signal for a connection already closed (tokens are never reused).
-        let Some(client) = self.clients.get_mut(&token) else {
+        // No entry: a late signal for a connection already closed (a slab token names one
+        // connection only: a reused slot gets a new serial).
+        let Some(client) = self.clients.get_mut(token) else {
             return;
         };
         // Still running: `aio_suspend` woke for another operation of the list.
@@ -400,30 +391,27 @@ impl Server {
 
     /// A new connection from the acceptor thread: start reading its first request.
     fn on_accept(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
-        if self.grace_end.is_some() {
+        if self.grace.begun() {
             // Accepted just before the shutdown: close it unanswered.
             self.live.fetch_sub(1, Ordering::Relaxed);
             stats::connection_closed(0);
             return;
         }
-        let token = self.next_token;
-        self.next_token += 1;
-        let client = Client {
+        let conn = Connection::new(Arc::clone(&self.config), now);
+        let token = self.clients.insert_with(|token| Client {
             op: Op::new(token),
             stream,
-            conn: Connection::new(Arc::clone(&self.config), now),
+            conn,
             peer,
             unwritten: 0..0,
             cut: false,
-            queued: None,
-        };
-        self.clients.insert(token, client);
+        });
         self.next_step(token, now);
     }
 
     /// An `aio_read` finished: its bytes are already in the buffer.
-    fn on_read_complete(&mut self, token: usize, result: io::Result<usize>, now: Instant) {
-        let Some(client) = self.clients.get_mut(&token) else {
+    fn on_read_complete(&mut self, token: u64, result: io::Result<usize>, now: Instant) {
+        let Some(client) = self.clients.get_mut(token) else {
             return;
         };
         match result {
@@ -442,8 +430,8 @@ impl Server {
     }
 
     /// An `aio_write` finished: `n` bytes of the buffer went into the socket.
-    fn on_write_complete(&mut self, token: usize, result: io::Result<usize>, now: Instant) {
-        let Some(client) = self.clients.get_mut(&token) else {
+    fn on_write_complete(&mut self, token: u64, result: io::Result<usize>, now: Instant) {
+        let Some(client) = self.clients.get_mut(token) else {
             return;
         };
         match result {
@@ -465,10 +453,10 @@ impl Server {
     }
 
     /// Nothing is in flight for this connection: decide its next operation from its state.
-    fn next_step(&mut self, token: usize, now: Instant) {
-        let draining = self.grace_end.is_some();
+    fn next_step(&mut self, token: u64, now: Instant) {
+        let draining = self.grace.begun();
         let notify = self.notify;
-        let Some(client) = self.clients.get_mut(&token) else {
+        let Some(client) = self.clients.get_mut(token) else {
             return;
         };
         if self.config.log_requests {
@@ -492,23 +480,10 @@ impl Server {
         };
         match submitted {
             Some(Ok(())) if client.op.in_flight().is_some() || client.conn.deadline().is_some() => {
-                self.schedule_deadline(token);
+                self.deadlines.watch(token, client.conn.deadline());
             }
             Some(Ok(())) | None => self.close(token),
             Some(Err(err)) => self.close_after_error(token, &err),
-        }
-    }
-
-    /// Queue the connection's deadline if it is earlier than the one it has queued.
-    fn schedule_deadline(&mut self, token: usize) {
-        let Some(client) = self.clients.get_mut(&token) else {
-            return;
-        };
-        if let Some(deadline) = client.conn.deadline() {
-            if client.queued.is_none_or(|queued| deadline < queued) {
-                client.queued = Some(deadline);
-                self.timers.schedule(deadline, token);
-            }
         }
     }
 
@@ -516,26 +491,22 @@ impl Server {
     /// cancelled: `shutdown(SHUT_RD)` makes the blocked `read` return 0, and the completion
     /// (with `cut` set) carries on: write the 408 http-core may have, then close.
     fn expire_timers(&mut self, now: Instant) {
-        while let Some((at, token)) = self.timers.pop_expired(now) {
-            let Some(client) = self.clients.get_mut(&token) else {
-                continue; // the connection is gone
+        loop {
+            let due = self
+                .deadlines
+                .next_due_in(now, &self.clients, |client| client.conn.deadline());
+            let Some(token) = due else {
+                return;
             };
-            if client.queued != Some(at) {
-                continue; // stale entry: the deadline was replaced
-            }
-            client.queued = None;
-            match client.conn.deadline() {
-                Some(deadline) if deadline <= now => {
-                    client.conn.handle_timeout(now);
-                    match client.op.in_flight() {
-                        Some(Kind::Read) => cut(client, libc::SHUT_RD),
-                        // A write blocked on a full send buffer: the peer stopped reading.
-                        Some(Kind::Write) => cut(client, libc::SHUT_RDWR),
-                        None => self.next_step(token, now),
-                    }
-                }
-                Some(_) => self.schedule_deadline(token),
-                None => {}
+            let Some(client) = self.clients.get_mut(token) else {
+                continue;
+            };
+            client.conn.handle_timeout(now);
+            match client.op.in_flight() {
+                Some(Kind::Read) => cut(client, libc::SHUT_RD),
+                // A write blocked on a full send buffer: the peer stopped reading.
+                Some(Kind::Write) => cut(client, libc::SHUT_RDWR),
+                None => self.next_step(token, now),
             }
         }
     }
@@ -544,9 +515,11 @@ impl Server {
     /// Connections between requests are cut (their pending read completes with 0, then they
     /// close); the ones in the middle of an exchange go on until [`GRACE`] runs out.
     fn begin_shutdown(&mut self, now: Instant) {
-        self.grace_end = Some(now + GRACE);
+        if !self.grace.begin(now) {
+            return;
+        }
         let mut idle = Vec::new();
-        for (&token, client) in &mut self.clients {
+        for (token, client) in self.clients.iter_mut() {
             match client.op.in_flight() {
                 Some(Kind::Read) if pump::is_idle(&client.conn) => cut(client, libc::SHUT_RDWR),
                 Some(_) => {}
@@ -562,7 +535,7 @@ impl Server {
     fn force_close_all(&mut self) {
         self.forced = true;
         let mut idle = Vec::new();
-        for (&token, client) in &mut self.clients {
+        for (token, client) in self.clients.iter_mut() {
             match client.op.in_flight() {
                 Some(_) => cut(client, libc::SHUT_RDWR),
                 None => idle.push(token),
@@ -573,9 +546,9 @@ impl Server {
         }
     }
 
-    fn close_after_error(&mut self, token: usize, err: &io::Error) {
+    fn close_after_error(&mut self, token: u64, err: &io::Error) {
         if !is_disconnect(err) {
-            if let Some(client) = self.clients.get(&token) {
+            if let Some(client) = self.clients.get(token) {
                 eprintln!("warning: {}: {err}; closing the connection", client.peer);
             }
         }
@@ -584,8 +557,8 @@ impl Server {
 
     /// Forget a connection and close its socket. Only called with nothing in flight (the drop
     /// guard in `aio.rs` covers a mistake).
-    fn close(&mut self, token: usize) {
-        if let Some(mut client) = self.clients.remove(&token) {
+    fn close(&mut self, token: u64) {
+        if let Some(mut client) = self.clients.remove(token) {
             if self.config.log_requests {
                 stats::log_exchanges(client.peer, &mut client.conn);
             }
@@ -609,9 +582,8 @@ impl Server {
             // The acceptor watches the shutdown descriptor and returns within one `poll`.
             let _ = acceptor.join();
         }
-        let tokens: Vec<usize> = self.clients.keys().copied().collect();
-        for token in tokens {
-            if let Some(client) = self.clients.get_mut(&token) {
+        for token in self.clients.tokens() {
+            if let Some(client) = self.clients.get_mut(token) {
                 if client.op.in_flight().is_some() {
                     cut(client, libc::SHUT_RDWR);
                 }

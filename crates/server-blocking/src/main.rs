@@ -166,7 +166,7 @@ fn main() {
     let shutdown = cli::exit_on_error("installing signal handlers", Shutdown::install());
     let config = cli::exit_on_error("configuration", args.common.http_config());
     // More descriptors = more connections; failing to raise the limit is not fatal.
-    let _ = sys::raise_fd_limit();
+    sys::raise_fd_limit_or_warn();
     let listener = cli::exit_on_error(
         "listen",
         listener::bind(args.common.addr, ListenOptions::default()),

@@ -5,12 +5,13 @@
 //! |---|---|
 //! | [`cli`] | the command-line contract every server accepts (`--addr`, `--root`, `--timeout`, `--log`) |
 //! | [`listener`] | binding the listening socket and printing the one announce line |
-//! | [`shutdown`] | SIGINT/SIGTERM turned into a flag and a readable file descriptor |
+//! | [`shutdown`] | SIGINT/SIGTERM turned into a flag and a readable file descriptor; the grace period |
 //! | [`pool`] | a fixed-size thread pool with a bounded queue (the course's 线程池) |
-//! | [`timers`] | a deadline queue, so an event loop can time out idle connections without a thread each |
+//! | [`timers`] | a deadline table, so an event loop can time out idle connections without a thread each |
 //! | [`pump`] | moving bytes between a non-blocking socket and an [`http_core::Connection`] |
 //! | [`accept`] | what to do with each error `accept(2)` can return |
 //! | [`clients`] | a single-threaded loop's connections, indexed by fd, with their deadlines |
+//! | [`slab`] | connections indexed by a token with a serial, so a late event finds nothing |
 //! | [`signals`] | signal sets blocked and taken with `sigtimedwait` (SIGIO and AIO servers) |
 //! | [`stats`] | counters printed once at exit (`served N requests on M connections`) |
 //! | [`errors`] | what an I/O error means to a server (`is_disconnect`), and error messages with context |
@@ -26,6 +27,7 @@ pub mod pool;
 pub mod pump;
 pub mod shutdown;
 pub mod signals;
+pub mod slab;
 pub mod stats;
 pub mod sys;
 pub mod timers;

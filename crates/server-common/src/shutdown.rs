@@ -13,13 +13,60 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// How long in-flight responses may still run after a shutdown was requested.
 pub const GRACE: Duration = Duration::from_secs(5);
+
+/// One event loop's shutdown grace period: not begun, or running until its end. Every loop
+/// follows the same protocol with it: [`Grace::begin`] when the shutdown descriptor wakes it
+/// (stop accepting, close idle connections), [`Grace::end`] among the deadlines of its wait, and
+/// [`Grace::finished`] after each turn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Grace {
+    end: Option<Instant>,
+}
+
+impl Grace {
+    /// Not begun.
+    pub fn new() -> Grace {
+        Grace::default()
+    }
+
+    /// Begin the grace period at `now`. `false` if it had begun already: the caller has already
+    /// stopped accepting and closed what was idle.
+    pub fn begin(&mut self, now: Instant) -> bool {
+        if self.end.is_some() {
+            return false;
+        }
+        self.end = Some(now + GRACE);
+        true
+    }
+
+    /// Whether a shutdown is under way: a connection that becomes idle now is closed, not kept.
+    pub fn begun(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// When the grace period ends (a deadline for the loop's wait); `None` before it begins.
+    pub fn end(&self) -> Option<Instant> {
+        self.end
+    }
+
+    /// Whether the grace period has run out at `now`.
+    pub fn over(&self, now: Instant) -> bool {
+        self.end.is_some_and(|end| now >= end)
+    }
+
+    /// Whether the loop may stop: the grace period has begun, and either no connection is left
+    /// (`nothing_open`) or its time is over.
+    pub fn finished(&self, now: Instant, nothing_open: bool) -> bool {
+        self.end.is_some_and(|end| nothing_open || now >= end)
+    }
+}
 
 /// The shutdown request: a flag plus a file descriptor that becomes (and stays) readable.
 #[derive(Debug, Clone)]
@@ -73,5 +120,36 @@ impl Shutdown {
             // EINTR (a signal arrived) and readiness both lead back to the flag check.
             let _ = poll(&mut fds, PollTimeout::NONE);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_begins_once_and_ends_after_grace() {
+        let t0 = Instant::now();
+        let mut grace = Grace::new();
+        assert!(!grace.begun());
+        assert_eq!(grace.end(), None);
+        assert!(!grace.finished(t0, true), "no shutdown yet: never finished");
+        assert!(!grace.over(t0 + GRACE * 2));
+        assert!(grace.begin(t0));
+        assert!(!grace.begin(t0 + GRACE), "a second begin changes nothing");
+        assert!(grace.begun());
+        assert_eq!(grace.end(), Some(t0 + GRACE));
+        assert!(grace.finished(t0, true), "nothing open: done at once");
+        assert!(!grace.finished(t0, false));
+        let just_before = t0 + GRACE - Duration::from_millis(1);
+        assert!(!grace.over(just_before));
+        assert!(!grace.finished(just_before, false));
+        assert!(grace.over(t0 + GRACE));
+        assert!(grace.finished(t0 + GRACE, false), "time is up");
+    }
+
+    #[test]
+    fn grace_is_five_seconds() {
+        assert_eq!(GRACE, Duration::from_secs(5));
     }
 }

@@ -44,3 +44,12 @@ pub fn log_exchanges(peer: impl std::fmt::Display, conn: &mut http_core::Connect
         );
     }
 }
+
+/// [`log_exchanges`] for a loop that does not keep its peers' addresses: asks the socket
+/// (`getpeername`, once per logged batch; only with `--log`), `-` if it cannot say.
+pub fn log_exchanges_of(stream: &std::net::TcpStream, conn: &mut http_core::Connection) {
+    match stream.peer_addr() {
+        Ok(peer) => log_exchanges(peer, conn),
+        Err(_) => log_exchanges("-", conn),
+    }
+}

@@ -1,7 +1,7 @@
 //! `--pattern multi`: one complete epoll loop per thread, nothing shared on the hot path.
 //!
 //! Each thread owns an epoll instance, a listening socket and its connections: exactly the
-//! `single` loop ([`crate::EventLoop`]), N times. The listeners are N sockets bound to the same
+//! `single` loop ([`crate::single::EventLoop`]), N times. The listeners are N sockets bound to the same
 //! address with `SO_REUSEPORT`; the kernel hashes each new connection (its address and port pair)
 //! onto one of them, so connections spread across the loops without any lock, queue or hand-off
 //! between threads, and a connection lives on one core from `accept` to `close`. This is how
@@ -20,7 +20,8 @@ use std::thread;
 
 use server_common::listener::{self, ListenOptions};
 
-use crate::{EventLoop, Options};
+use crate::setup::Options;
+use crate::single::EventLoop;
 
 /// Bind `workers` `SO_REUSEPORT` listeners to `addr` (port 0: the port the first one got), run one
 /// loop per listener on its own thread, and wait for all of them.

@@ -18,6 +18,9 @@
 //!   the task together with the bytes read, and the worker moves it back with the response
 //!   queued inside. While it is away the main thread keeps reading into the connection's inbox
 //!   (at most 64 KiB; then it stops watching for input) but never touches the state machine.
+//!   That is why its read path is its own and not `server_common::pump::read_ready`, which the
+//!   other loops share: `read_ready` hands each read straight to a `Connection`, and here the
+//!   `Connection` is often on another thread; the bytes wait in the inbox, and the inbox travels.
 //! * Workers hand results back through a channel and wake the loop through an `eventfd`
 //!   registered in epoll: the main thread sleeps in exactly one place, `epoll_wait`, for both
 //!   sockets and finished work. A burst of results costs one `eventfd` write and one wake-up.
@@ -38,13 +41,13 @@ use http_core::Connection;
 use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 use server_common::pool::ThreadPool;
 use server_common::pump::{self, Progress};
-use server_common::shutdown::GRACE;
+use server_common::shutdown::Grace;
+use server_common::slab::Slab;
 use server_common::stats;
-use server_common::timers::TimerQueue;
+use server_common::timers::Deadlines;
 
 use crate::epoll::{self, LISTENER, NOTIFY, Notifier, SHUTDOWN, Trigger};
-use crate::slab::Slab;
-use crate::{Listening, Options, open_loop};
+use crate::setup::{self, Listening, Options, open_loop};
 
 /// Most bytes read ahead for a connection whose state machine is busy or away.
 const INBOX_LIMIT: usize = pump::READ_BUF_SIZE;
@@ -90,20 +93,19 @@ struct Client {
     eof_sent: bool,
     /// The socket broke (EPOLLERR/EPOLLHUP) while its connection was away: close on return.
     broken: bool,
-    timer: Option<Instant>,
 }
 
 struct Proactor {
     epoll: Epoll,
     listening: Listening,
     clients: Slab<Client>,
-    timers: TimerQueue<u64>,
+    deadlines: Deadlines<u64>,
     buf: Box<[u8]>,
     options: Options,
     pool: ThreadPool,
     shared: Arc<Shared>,
     results: Receiver<Done>,
-    grace_end: Option<Instant>,
+    grace: Grace,
 }
 
 /// Run the simulated Proactor on `listener` with `workers` logic threads until shutdown.
@@ -124,7 +126,7 @@ pub(crate) fn run(
         epoll,
         listening,
         clients: Slab::new(),
-        timers: TimerQueue::new(),
+        deadlines: Deadlines::new(),
         buf: vec![0; pump::READ_BUF_SIZE].into_boxed_slice(),
         options,
         pool,
@@ -133,7 +135,7 @@ pub(crate) fn run(
             notifier,
         }),
         results,
-        grace_end: None,
+        grace: Grace::new(),
     };
     proactor.listening.announce()?;
     proactor.run()
@@ -162,8 +164,9 @@ impl Proactor {
                     token => self.on_event(token, event.events(), now),
                 }
             }
+            self.listening.resume_if_due(&self.epoll, now);
             self.expire(now);
-            if self.finished(now) {
+            if self.grace.finished(now, self.clients.is_empty()) {
                 break Ok(());
             }
         };
@@ -172,7 +175,7 @@ impl Proactor {
 
     fn on_accept(&mut self, now: Instant) -> io::Result<()> {
         let trigger = self.options.trigger;
-        while let Some(stream) = self.listening.accept(&self.epoll, &mut self.timers, now)? {
+        while let Some(stream) = self.listening.accept(&self.epoll, now)? {
             let conn = Connection::new(Arc::clone(&self.options.config), now);
             let mut client = Client {
                 stream,
@@ -185,7 +188,6 @@ impl Proactor {
                 peer_closed: false,
                 eof_sent: false,
                 broken: false,
-                timer: None,
             };
             client.registered = client.wanted(trigger);
             let flags = client.registered;
@@ -194,7 +196,7 @@ impl Proactor {
                 continue;
             };
             match epoll::add(&self.epoll, &client.stream, flags, token) {
-                Ok(()) => client.update_timer(&mut self.timers, token),
+                Ok(()) => self.deadlines.watch(token, client.deadline()),
                 // The kernel refused to watch one more socket: drop this one connection.
                 Err(_) => self.close(token, false),
             }
@@ -264,10 +266,10 @@ impl Proactor {
         }
         if self.options.config.log_requests {
             if let Some(conn) = client.conn.as_mut() {
-                log(&client.stream, conn);
+                stats::log_exchanges_of(&client.stream, conn);
             }
         }
-        let draining = self.grace_end.is_some();
+        let draining = self.grace.begun();
         match outcome {
             // ECONNRESET, EPIPE…: the peer is gone.
             Err(_) => self.close(token, false),
@@ -284,42 +286,32 @@ impl Proactor {
                     }
                     client.registered = wanted;
                 }
-                client.update_timer(&mut self.timers, token);
+                self.deadlines.watch(token, client.deadline());
             }
         }
     }
 
+    /// Deadlines that passed. A connection away with a worker has no deadline here: its
+    /// deadline is watched again when it comes back.
     fn expire(&mut self, now: Instant) {
-        while let Some((at, token)) = self.timers.pop_expired(now) {
-            if token == LISTENER {
-                self.listening.resume(&self.epoll, at);
-                continue;
-            }
-            let Some(client) = self.clients.get_mut(token) else {
-                continue; // closed since: a stale entry
+        loop {
+            let due = self
+                .deadlines
+                .next_due_in(now, &self.clients, Client::deadline);
+            let Some(token) = due else {
+                return;
             };
-            if client.timer != Some(at) {
-                continue; // replaced by an earlier deadline
-            }
-            client.timer = None;
-            let Some(conn) = &client.conn else {
-                continue; // with a worker: its deadline is queued again when it comes back
-            };
-            match conn.deadline() {
+            if let Some(client) = self.clients.get_mut(token) {
                 // Timing out is logic too: a worker calls handle_timeout.
-                Some(deadline) if deadline <= now => {
-                    client.hand_off(token, true, &self.pool, &self.shared);
-                }
-                _ => client.update_timer(&mut self.timers, token),
+                client.hand_off(token, true, &self.pool, &self.shared);
             }
         }
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
-        if self.grace_end.is_some() {
+        if !self.grace.begin(now) {
             return;
         }
-        self.grace_end = Some(now + GRACE);
         let _ = epoll::delete(&self.epoll, self.options.shutdown.wake_fd());
         self.listening.close();
         for token in self.clients.tokens() {
@@ -345,17 +337,7 @@ impl Proactor {
     }
 
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        let timer = self.timers.wait_timeout(now);
-        let grace = self.grace_end.map(|end| end.saturating_duration_since(now));
-        match (timer, grace) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn finished(&self, now: Instant) -> bool {
-        self.grace_end
-            .is_some_and(|end| self.clients.is_empty() || now >= end)
+        setup::wait_timeout(now, &self.deadlines, &self.listening, &self.grace)
     }
 
     /// Join the workers, count the connections they still held, close everything.
@@ -464,14 +446,10 @@ impl Client {
         flags
     }
 
-    fn update_timer(&mut self, timers: &mut TimerQueue<u64>, token: u64) {
-        let Some(deadline) = self.conn.as_ref().and_then(Connection::deadline) else {
-            return;
-        };
-        if self.timer.is_none_or(|queued| deadline < queued) {
-            timers.schedule(deadline, token);
-            self.timer = Some(deadline);
-        }
+    /// The connection's deadline; `None` while it is away with a worker (the main thread
+    /// watches it again when it comes back).
+    fn deadline(&self) -> Option<Instant> {
+        self.conn.as_ref().and_then(Connection::deadline)
     }
 
     /// Here, between requests, nothing to write, nothing read ahead: an idle keep-alive
@@ -507,11 +485,4 @@ fn logic(task: Task, shared: &Shared) {
     // Err: the main thread has exited; the connection is dropped with the message.
     let _ = shared.results.send(Done { token, conn, input });
     shared.notifier.notify();
-}
-
-fn log(stream: &TcpStream, conn: &mut Connection) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "-".to_string(), |a| a.to_string());
-    stats::log_exchanges(peer, conn);
 }

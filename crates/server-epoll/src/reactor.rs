@@ -43,12 +43,13 @@ use http_core::Connection;
 use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 use server_common::pool::ThreadPool;
 use server_common::pump;
-use server_common::shutdown::GRACE;
-use server_common::timers::TimerQueue;
+use server_common::shutdown::Grace;
+use server_common::slab::Slab;
+use server_common::timers::Deadlines;
 
+use crate::client::Client;
 use crate::epoll::{self, LISTENER, NOTIFY, Notifier, SHUTDOWN, Trigger};
-use crate::slab::Slab;
-use crate::{Client, Listening, Options, log_exchanges, open_loop};
+use crate::setup::{self, Listening, Options, open_loop};
 
 /// How soon the main thread looks again at a connection it just sent a timeout job for (the
 /// worker may have found it alive: a deadline that moved, or a `408` still being written).
@@ -93,8 +94,8 @@ struct Reactor {
     shared: Arc<Shared>,
     pool: ThreadPool,
     listening: Listening,
-    timers: TimerQueue<u64>,
-    grace_end: Option<Instant>,
+    deadlines: Deadlines<u64>,
+    grace: Grace,
 }
 
 thread_local! {
@@ -127,8 +128,8 @@ pub(crate) fn run(
         }),
         pool,
         listening,
-        timers: TimerQueue::new(),
-        grace_end: None,
+        deadlines: Deadlines::new(),
+        grace: Grace::new(),
     };
     reactor.listening.announce()?;
     reactor.run()
@@ -158,6 +159,7 @@ impl Reactor {
                     token => self.dispatch(token, Job::Ready(event.events())),
                 }
             }
+            self.listening.resume_if_due(&self.shared.epoll, now);
             self.expire(now);
             if self.finished(now) {
                 break Ok(());
@@ -169,10 +171,7 @@ impl Reactor {
     /// Accept, register with `EPOLLONESHOT`, queue the first deadline.
     fn on_accept(&mut self, now: Instant) -> io::Result<()> {
         let shared = &self.shared;
-        while let Some(stream) = self
-            .listening
-            .accept(&shared.epoll, &mut self.timers, now)?
-        {
+        while let Some(stream) = self.listening.accept(&shared.epoll, now)? {
             let conn = Connection::new(Arc::clone(&shared.options.config), now);
             let deadline = conn.deadline();
             let client = Client::new(stream, conn, shared.options.trigger);
@@ -189,11 +188,7 @@ impl Reactor {
                 None => Ok(()),
             };
             match added {
-                Ok(()) => {
-                    if let Some(deadline) = deadline {
-                        self.timers.schedule(deadline, token);
-                    }
-                }
+                Ok(()) => self.deadlines.watch(token, deadline),
                 // The kernel refused to watch it (ENOMEM/ENOSPC): drop this one connection.
                 Err(_) => {
                     if let Some(client) = guard.take() {
@@ -220,38 +215,32 @@ impl Reactor {
         let _ = self.pool.execute(move || work(&shared, token, &slot, job));
     }
 
-    /// Deadlines that passed. Every live connection has exactly one entry in the heap: queued at
-    /// accept, and re-queued here each time it pops.
+    /// Deadlines that passed. A worker owns the connection, so the main thread only reads the
+    /// deadline the workers publish, and keeps every live connection in the table: after a
+    /// timeout job it looks again [`RECHECK`] later (the worker may find the connection alive),
+    /// and a connection without a deadline right now is looked at again an idle timeout later.
     fn expire(&mut self, now: Instant) {
-        while let Some((at, token)) = self.timers.pop_expired(now) {
-            if token == LISTENER {
-                self.listening.resume(&self.shared.epoll, at);
-                continue;
-            }
-            let Some(slot) = lock(&self.shared.clients).get(token).cloned() else {
-                continue; // the connection closed since
+        let idle_timeout = self.shared.options.config.limits.idle_timeout;
+        loop {
+            let shared = &self.shared;
+            let current = |token| {
+                let slot = lock(&shared.clients).get(token).cloned()?;
+                let published = decode(shared.origin, slot.deadline.load(Ordering::Acquire));
+                Some(Some(published.unwrap_or(now + idle_timeout)))
             };
-            match decode(self.shared.origin, slot.deadline.load(Ordering::Acquire)) {
-                Some(deadline) if deadline <= now => {
-                    self.dispatch(token, Job::Timeout);
-                    self.timers.schedule(now + RECHECK, token);
-                }
-                // It made progress since; its deadline moved.
-                Some(deadline) => self.timers.schedule(deadline, token),
-                // No deadline right now (unusual): look again later.
-                None => self
-                    .timers
-                    .schedule(now + self.shared.options.config.limits.idle_timeout, token),
-            }
+            let Some(token) = self.deadlines.next_due(now, current) else {
+                return;
+            };
+            self.dispatch(token, Job::Timeout);
+            self.deadlines.watch(token, Some(now + RECHECK));
         }
     }
 
     /// Stop accepting; have the workers close idle connections; the rest may finish.
     fn begin_shutdown(&mut self, now: Instant) {
-        if self.grace_end.is_some() {
+        if !self.grace.begin(now) {
             return;
         }
-        self.grace_end = Some(now + GRACE);
         self.shared.draining.store(true, Ordering::Release);
         let _ = epoll::delete(&self.shared.epoll, self.shared.options.shutdown.wake_fd());
         self.listening.close();
@@ -262,17 +251,12 @@ impl Reactor {
     }
 
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        let timer = self.timers.wait_timeout(now);
-        let grace = self.grace_end.map(|end| end.saturating_duration_since(now));
-        match (timer, grace) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        setup::wait_timeout(now, &self.deadlines, &self.listening, &self.grace)
     }
 
     fn finished(&self, now: Instant) -> bool {
-        self.grace_end
-            .is_some_and(|end| now >= end || lock(&self.shared.clients).is_empty())
+        self.grace
+            .finished(now, lock(&self.shared.clients).is_empty())
     }
 
     /// Join the workers (they finish the queued jobs), then drop what is still open.
@@ -326,7 +310,7 @@ fn work(shared: &Shared, token: u64, slot: &Slot, job: Job) {
     }
     let outcome = BUF.with_borrow_mut(|buf| client.drive(buf, options, now));
     if options.config.log_requests {
-        log_exchanges(client);
+        client.log_exchanges();
     }
     let draining = shared.draining.load(Ordering::Acquire);
     match outcome {

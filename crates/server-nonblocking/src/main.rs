@@ -75,12 +75,12 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use http_core::Config;
-use server_common::accept::{self, AcceptVerdict};
+use server_common::accept;
 use server_common::cli::{self, CommonArgs};
-use server_common::clients::{Client, Clients};
+use server_common::clients::{self, Accepted, Client, Clients};
 use server_common::listener::{self, ListenOptions};
 use server_common::pump::{self, Interest, Progress, ReadMode};
-use server_common::shutdown::{self, Shutdown};
+use server_common::shutdown::{Grace, Shutdown};
 use server_common::{stats, sys};
 
 /// Serve files over HTTP/1.1 with one thread polling non-blocking sockets (I/O model 2).
@@ -106,7 +106,7 @@ fn main() {
     let args = Args::parse();
     let config = cli::exit_on_error("configuration", args.common.http_config());
     let shutdown = cli::exit_on_error("signal handlers", Shutdown::install());
-    cli::exit_on_error("raising RLIMIT_NOFILE", sys::raise_fd_limit());
+    sys::raise_fd_limit_or_warn();
     let options = ListenOptions {
         nonblocking: true,
         reuse_port: false,
@@ -131,8 +131,8 @@ struct EventLoop {
     buf: Vec<u8>,
     /// After `EMFILE`: no `accept` until then.
     accept_paused_until: Option<Instant>,
-    /// Set when shutdown begins: in-flight responses may run until then.
-    draining_until: Option<Instant>,
+    /// Begun when shutdown is requested: in-flight responses may run until it ends.
+    grace: Grace,
     /// `--spin`: never sleep.
     spin: bool,
     /// Whether the current pass accepted, read or wrote anything.
@@ -156,7 +156,7 @@ impl EventLoop {
             pass: Vec::new(),
             buf: vec![0; pump::READ_BUF_SIZE],
             accept_paused_until: None,
-            draining_until: None,
+            grace: Grace::new(),
             spin,
             progress: false,
             idle_sleep: MIN_SLEEP,
@@ -222,31 +222,19 @@ impl EventLoop {
             let Some(listener) = &self.listener else {
                 return Ok(());
             };
-            match listener.accept() {
-                Ok((stream, peer)) => {
+            match clients::accept(listener, &self.config, now)? {
+                Accepted::Client(client) => {
                     self.progress = true;
-                    match Client::new(stream, peer, &self.config, now) {
-                        Ok(client) => self.register(client),
-                        // The socket could not be set up; dropping it closes it. Keep serving.
-                        Err(err) => eprintln!("warning: {err}"),
-                    }
+                    self.register(client);
                 }
-                Err(err) => match accept::classify(&err) {
-                    // No connection is pending: the usual answer, a syscall spent on nothing.
-                    AcceptVerdict::WouldBlock => return Ok(()),
-                    // EINTR, or a client that gave up while queued (ECONNABORTED): next one.
-                    AcceptVerdict::Retry => continue,
-                    // EMFILE/ENFILE: the connection stays queued, so accept would fail again on
-                    // every pass; skip accepting for a while.
-                    AcceptVerdict::Backoff => {
-                        self.accept_paused_until = Some(now + accept::BACKOFF);
-                        return Ok(());
-                    }
-                    // The listener itself is broken: nothing sensible remains to be done.
-                    AcceptVerdict::Fatal => {
-                        return Err(io::Error::new(err.kind(), format!("accept: {err}")));
-                    }
-                },
+                // No connection is pending: the usual answer, a syscall spent on nothing.
+                Accepted::Empty => return Ok(()),
+                // EMFILE/ENFILE: the connection stays queued, so accept would fail again on
+                // every pass; skip accepting for a while.
+                Accepted::Backoff => {
+                    self.accept_paused_until = Some(now + accept::BACKOFF);
+                    return Ok(());
+                }
             }
         }
     }
@@ -304,19 +292,9 @@ impl EventLoop {
 
     /// After any attempt: log, then close the connection or keep watching its deadline.
     fn after_io(&mut self, fd: RawFd) {
-        let draining = self.draining_until.is_some();
-        let Some(client) = self.clients.get_mut(fd) else {
-            return;
-        };
-        if self.config.log_requests {
-            stats::log_exchanges(client.peer, &mut client.conn);
-        }
-        match client.interest() {
-            // The connection is finished.
-            None => self.close(fd, true),
-            // Shutting down and between requests: an idle keep-alive connection.
-            Some(_) if draining && client.is_idle() => self.close(fd, true),
-            Some(_) => self.clients.watch_deadline(fd),
+        let (draining, log) = (self.grace.begun(), self.config.log_requests);
+        if self.clients.after_io(fd, draining, log).is_none() {
+            self.close(fd, true);
         }
     }
 
@@ -331,16 +309,12 @@ impl EventLoop {
 
     /// Connections whose deadline passed: let `http-core` answer 408 or close, then write.
     fn on_timers(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        while let Some(fd) = self.clients.next_timed_out(now) {
-            due.push(fd);
-        }
-        for fd in due {
-            let Some(client) = self.clients.get_mut(fd) else {
-                continue;
-            };
-            client.conn.handle_timeout(now);
-            if client.conn.wants_write() {
+        for fd in self.clients.time_out_due(now) {
+            let wants_write = self
+                .clients
+                .get_mut(fd)
+                .is_some_and(|client| client.conn.wants_write());
+            if wants_write {
                 self.on_writable(fd, now);
             } else {
                 self.after_io(fd);
@@ -349,29 +323,21 @@ impl EventLoop {
     }
 
     /// SIGINT/SIGTERM: stop accepting, close idle keep-alive connections, let the others finish
-    /// their exchange (until [`shutdown::GRACE`] has passed).
+    /// their exchange (until [`server_common::shutdown::GRACE`] has passed: [`Grace`]).
     fn on_shutdown(&mut self, now: Instant) {
-        if self.draining_until.is_some() {
+        if !self.grace.begin(now) {
             return;
         }
-        self.draining_until = Some(now + shutdown::GRACE);
         // Closing the listener makes the kernel refuse new connections.
         self.listener = None;
-        let idle: Vec<RawFd> = self
-            .clients
-            .iter()
-            .filter(|client| client.is_idle())
-            .map(Client::fd)
-            .collect();
-        for fd in idle {
+        for fd in self.clients.idle() {
             self.close(fd, true);
         }
     }
 
     /// Shutting down, and every connection is done (or the grace period is over).
     fn finished(&self, now: Instant) -> bool {
-        self.draining_until
-            .is_some_and(|end| self.clients.is_empty() || now >= end)
+        self.grace.finished(now, self.clients.is_empty())
     }
 
     /// After a pass that moved nothing, sleep (1 ms, doubling to 10 ms) unless `--spin`; after

@@ -79,12 +79,12 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use http_core::Config;
-use server_common::accept::{self, AcceptVerdict};
+use server_common::accept;
 use server_common::cli::{self, CommonArgs};
-use server_common::clients::{Client, Clients};
+use server_common::clients::{self, Accepted, Client, Clients};
 use server_common::listener::{self, ListenOptions};
 use server_common::pump::{self, Interest, Progress, ReadMode};
-use server_common::shutdown::{self, Shutdown};
+use server_common::shutdown::{Grace, Shutdown};
 use server_common::{stats, sys, timers};
 
 /// Serve files over HTTP/1.1 with one thread waiting in poll(2) (I/O model 3b).
@@ -108,7 +108,7 @@ fn main() {
     let args = Args::parse();
     let config = cli::exit_on_error("configuration", args.common.http_config());
     let shutdown = cli::exit_on_error("signal handlers", Shutdown::install());
-    cli::exit_on_error("raising RLIMIT_NOFILE", sys::raise_fd_limit());
+    sys::raise_fd_limit_or_warn();
     let options = ListenOptions {
         nonblocking: true,
         reuse_port: false,
@@ -137,8 +137,8 @@ struct EventLoop {
     buf: Vec<u8>,
     /// After `EMFILE`: the listener is not watched until then.
     accept_paused_until: Option<Instant>,
-    /// Set when shutdown begins: in-flight responses may run until then.
-    draining_until: Option<Instant>,
+    /// Begun when shutdown is requested: in-flight responses may run until it ends.
+    grace: Grace,
 }
 
 impl EventLoop {
@@ -157,7 +157,7 @@ impl EventLoop {
             ready: Vec::new(),
             buf: vec![0; pump::READ_BUF_SIZE],
             accept_paused_until: None,
-            draining_until: None,
+            grace: Grace::new(),
         }
     }
 
@@ -241,29 +241,17 @@ impl EventLoop {
             let Some(listener) = &self.listener else {
                 return Ok(());
             };
-            match listener.accept() {
-                Ok((stream, peer)) => match Client::new(stream, peer, &self.config, now) {
-                    Ok(client) => self.register(client),
-                    // The socket could not be set up; dropping it closes it. Keep serving.
-                    Err(err) => eprintln!("warning: {err}"),
-                },
-                Err(err) => match accept::classify(&err) {
-                    // The backlog is empty: the normal end of an accept round.
-                    AcceptVerdict::WouldBlock => return Ok(()),
-                    // EINTR, or a client that gave up while queued (ECONNABORTED): next one.
-                    AcceptVerdict::Retry => continue,
-                    // EMFILE/ENFILE: the connection stays queued and the listener stays readable;
-                    // stop watching it for a while instead of spinning on it.
-                    AcceptVerdict::Backoff => {
-                        self.accept_paused_until = Some(now + accept::BACKOFF);
-                        self.pollfds[LISTENER].events = 0;
-                        return Ok(());
-                    }
-                    // The listener itself is broken: nothing sensible remains to be done.
-                    AcceptVerdict::Fatal => {
-                        return Err(io::Error::new(err.kind(), format!("accept: {err}")));
-                    }
-                },
+            match clients::accept(listener, &self.config, now)? {
+                Accepted::Client(client) => self.register(client),
+                // The backlog is empty: the normal end of an accept round.
+                Accepted::Empty => return Ok(()),
+                // EMFILE/ENFILE: the connection stays queued and the listener stays readable;
+                // stop watching it for a while instead of spinning on it.
+                Accepted::Backoff => {
+                    self.accept_paused_until = Some(now + accept::BACKOFF);
+                    self.pollfds[LISTENER].events = 0;
+                    return Ok(());
+                }
             }
         }
     }
@@ -320,27 +308,15 @@ impl EventLoop {
 
     /// After any event: log, then close the connection or update what `poll` watches for it.
     fn after_io(&mut self, fd: RawFd) {
-        let draining = self.draining_until.is_some();
-        let Some(client) = self.clients.get_mut(fd) else {
-            return;
+        let (draining, log) = (self.grace.begun(), self.config.log_requests);
+        let Some(interest) = self.clients.after_io(fd, draining, log) else {
+            return self.close(fd, true);
         };
-        if self.config.log_requests {
-            stats::log_exchanges(client.peer, &mut client.conn);
-        }
-        match client.interest() {
-            // The connection is finished.
-            None => self.close(fd, true),
-            // Shutting down and between requests: an idle keep-alive connection.
-            Some(_) if draining && client.is_idle() => self.close(fd, true),
-            Some(interest) => {
-                let events = events_for(interest);
-                if let Some(entry) = self.entry_mut(fd) {
-                    // A plain store into our own array: no syscall, unlike `epoll_ctl`.
-                    if entry.events != events {
-                        entry.events = events;
-                    }
-                }
-                self.clients.watch_deadline(fd);
+        let events = events_for(interest);
+        if let Some(entry) = self.entry_mut(fd) {
+            // A plain store into our own array: no syscall, unlike `epoll_ctl`.
+            if entry.events != events {
+                entry.events = events;
             }
         }
     }
@@ -366,16 +342,12 @@ impl EventLoop {
 
     /// Connections whose deadline passed: let `http-core` answer 408 or close, then write.
     fn on_timers(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        while let Some(fd) = self.clients.next_timed_out(now) {
-            due.push(fd);
-        }
-        for fd in due {
-            let Some(client) = self.clients.get_mut(fd) else {
-                continue;
-            };
-            client.conn.handle_timeout(now);
-            if client.conn.wants_write() {
+        for fd in self.clients.time_out_due(now) {
+            let wants_write = self
+                .clients
+                .get_mut(fd)
+                .is_some_and(|client| client.conn.wants_write());
+            if wants_write {
                 self.on_writable(fd, now);
             } else {
                 self.after_io(fd);
@@ -384,25 +356,18 @@ impl EventLoop {
     }
 
     /// SIGINT/SIGTERM: stop accepting, close idle keep-alive connections, let the others finish
-    /// their exchange (until [`shutdown::GRACE`] has passed).
+    /// their exchange (until [`server_common::shutdown::GRACE`] has passed: [`Grace`]).
     fn on_shutdown(&mut self, now: Instant) {
-        if self.draining_until.is_some() {
+        if !self.grace.begin(now) {
             return;
         }
-        self.draining_until = Some(now + shutdown::GRACE);
         // Closing the listener makes the kernel refuse new connections.
         self.listener = None;
         // A negative fd is ignored by poll. The wake-up descriptor stays readable forever, so it
         // must not be watched any more, or every poll would return at once.
         self.pollfds[LISTENER].fd = -1;
         self.pollfds[WAKE].fd = -1;
-        let idle: Vec<RawFd> = self
-            .clients
-            .iter()
-            .filter(|client| client.is_idle())
-            .map(Client::fd)
-            .collect();
-        for fd in idle {
+        for fd in self.clients.idle() {
             self.close(fd, true);
         }
     }
@@ -419,22 +384,19 @@ impl EventLoop {
 
     /// Shutting down, and every connection is done (or the grace period is over).
     fn finished(&self, now: Instant) -> bool {
-        self.draining_until
-            .is_some_and(|end| self.clients.is_empty() || now >= end)
+        self.grace.finished(now, self.clients.is_empty())
     }
 
     /// How long `poll` may sleep: until the nearest deadline, back-off end or grace end.
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        [
-            self.clients.wait_timeout(now),
-            self.accept_paused_until
-                .map(|at| at.saturating_duration_since(now)),
-            self.draining_until
-                .map(|at| at.saturating_duration_since(now)),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        timers::wait_until_nearest(
+            now,
+            [
+                self.clients.next_deadline(),
+                self.accept_paused_until,
+                self.grace.end(),
+            ],
+        )
     }
 
     /// The `pollfd` entry of connection `fd`.

@@ -68,7 +68,7 @@
 //! `server-epoll` (the same loop; the interest list lives in the kernel).
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,12 +77,12 @@ use clap::Parser;
 use http_core::Config;
 use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::time::{TimeVal, TimeValLike};
-use server_common::accept::{self, AcceptVerdict};
+use server_common::accept;
 use server_common::cli::{self, CommonArgs};
-use server_common::clients::{Client, Clients};
+use server_common::clients::{self, Accepted, Client, Clients};
 use server_common::listener::{self, ListenOptions};
 use server_common::pump::{self, Progress, ReadMode};
-use server_common::shutdown::{self, Shutdown};
+use server_common::shutdown::{Grace, Shutdown};
 use server_common::{stats, sys, timers};
 
 /// Serve files over HTTP/1.1 with one thread waiting in select(2) (I/O model 3a).
@@ -113,7 +113,7 @@ fn main() {
     let args = Args::parse();
     let config = cli::exit_on_error("configuration", args.common.http_config());
     let shutdown = cli::exit_on_error("signal handlers", Shutdown::install());
-    cli::exit_on_error("raising RLIMIT_NOFILE", sys::raise_fd_limit());
+    sys::raise_fd_limit_or_warn();
     let options = ListenOptions {
         nonblocking: true,
         reuse_port: false,
@@ -138,8 +138,8 @@ struct EventLoop {
     buf: Vec<u8>,
     /// After `EMFILE`: the listener is not watched until then.
     accept_paused_until: Option<Instant>,
-    /// Set when shutdown begins: in-flight responses may run until then.
-    draining_until: Option<Instant>,
+    /// Begun when shutdown is requested: in-flight responses may run until it ends.
+    grace: Grace,
     /// Connections refused with 503 since the last warning, and when that warning was printed.
     overflow: (u64, Option<Instant>),
 }
@@ -154,7 +154,7 @@ impl EventLoop {
             ready: Vec::new(),
             buf: vec![0; pump::READ_BUF_SIZE],
             accept_paused_until: None,
-            draining_until: None,
+            grace: Grace::new(),
             overflow: (0, None),
         }
     }
@@ -170,10 +170,7 @@ impl EventLoop {
             let timeout = self.wait_timeout(now);
             // The wake-up descriptor stays readable once shutdown was requested: stop watching
             // it then, or every select would return at once.
-            let wake = self
-                .draining_until
-                .is_none()
-                .then(|| self.shutdown.wake_fd());
+            let wake = (!self.grace.begun()).then(|| self.shutdown.wake_fd());
             let listener = match (&self.listener, self.accept_paused_until) {
                 (Some(listener), None) => Some(listener.as_fd()),
                 // Closed, or paused after EMFILE: not watched.
@@ -226,32 +223,18 @@ impl EventLoop {
             let Some(listener) = &self.listener else {
                 return Ok(());
             };
-            match listener.accept() {
+            match clients::accept(listener, &self.config, now)? {
                 // The descriptor does not fit in an fd_set: this API cannot watch it.
-                Ok((stream, peer)) if !fits_fd_set(stream.as_raw_fd()) => {
-                    self.refuse(stream, peer, now);
+                Accepted::Client(client) if !fits_fd_set(client.fd()) => self.refuse(client, now),
+                Accepted::Client(client) => self.register(client),
+                // The backlog is empty: the normal end of an accept round.
+                Accepted::Empty => return Ok(()),
+                // EMFILE/ENFILE: the connection stays queued and the listener stays readable;
+                // stop watching it for a while instead of spinning on it.
+                Accepted::Backoff => {
+                    self.accept_paused_until = Some(now + accept::BACKOFF);
+                    return Ok(());
                 }
-                Ok((stream, peer)) => match Client::new(stream, peer, &self.config, now) {
-                    Ok(client) => self.register(client),
-                    // The socket could not be set up; dropping it closes it. Keep serving.
-                    Err(err) => eprintln!("warning: {err}"),
-                },
-                Err(err) => match accept::classify(&err) {
-                    // The backlog is empty: the normal end of an accept round.
-                    AcceptVerdict::WouldBlock => return Ok(()),
-                    // EINTR, or a client that gave up while queued (ECONNABORTED): next one.
-                    AcceptVerdict::Retry => continue,
-                    // EMFILE/ENFILE: the connection stays queued and the listener stays readable;
-                    // stop watching it for a while instead of spinning on it.
-                    AcceptVerdict::Backoff => {
-                        self.accept_paused_until = Some(now + accept::BACKOFF);
-                        return Ok(());
-                    }
-                    // The listener itself is broken: nothing sensible remains to be done.
-                    AcceptVerdict::Fatal => {
-                        return Err(io::Error::new(err.kind(), format!("accept: {err}")));
-                    }
-                },
             }
         }
     }
@@ -309,19 +292,9 @@ impl EventLoop {
     /// After any event: log, then close the connection or keep watching its deadline. (What to
     /// wait for next is read from the connection when the sets are rebuilt.)
     fn after_io(&mut self, fd: RawFd) {
-        let draining = self.draining_until.is_some();
-        let Some(client) = self.clients.get_mut(fd) else {
-            return;
-        };
-        if self.config.log_requests {
-            stats::log_exchanges(client.peer, &mut client.conn);
-        }
-        match client.interest() {
-            // The connection is finished.
-            None => self.close(fd, true),
-            // Shutting down and between requests: an idle keep-alive connection.
-            Some(_) if draining && client.is_idle() => self.close(fd, true),
-            Some(_) => self.clients.watch_deadline(fd),
+        let (draining, log) = (self.grace.begun(), self.config.log_requests);
+        if self.clients.after_io(fd, draining, log).is_none() {
+            self.close(fd, true);
         }
     }
 
@@ -336,16 +309,12 @@ impl EventLoop {
 
     /// Connections whose deadline passed: let `http-core` answer 408 or close, then write.
     fn on_timers(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        while let Some(fd) = self.clients.next_timed_out(now) {
-            due.push(fd);
-        }
-        for fd in due {
-            let Some(client) = self.clients.get_mut(fd) else {
-                continue;
-            };
-            client.conn.handle_timeout(now);
-            if client.conn.wants_write() {
+        for fd in self.clients.time_out_due(now) {
+            let wants_write = self
+                .clients
+                .get_mut(fd)
+                .is_some_and(|client| client.conn.wants_write());
+            if wants_write {
                 self.on_writable(fd, now);
             } else {
                 self.after_io(fd);
@@ -354,43 +323,33 @@ impl EventLoop {
     }
 
     /// SIGINT/SIGTERM: stop accepting, close idle keep-alive connections, let the others finish
-    /// their exchange (until [`shutdown::GRACE`] has passed).
+    /// their exchange (until [`server_common::shutdown::GRACE`] has passed: [`Grace`]).
     fn on_shutdown(&mut self, now: Instant) {
-        if self.draining_until.is_some() {
+        if !self.grace.begin(now) {
             return;
         }
-        self.draining_until = Some(now + shutdown::GRACE);
         // Closing the listener makes the kernel refuse new connections.
         self.listener = None;
-        let idle: Vec<RawFd> = self
-            .clients
-            .iter()
-            .filter(|client| client.is_idle())
-            .map(Client::fd)
-            .collect();
-        for fd in idle {
+        for fd in self.clients.idle() {
             self.close(fd, true);
         }
     }
 
     /// Shutting down, and every connection is done (or the grace period is over).
     fn finished(&self, now: Instant) -> bool {
-        self.draining_until
-            .is_some_and(|end| self.clients.is_empty() || now >= end)
+        self.grace.finished(now, self.clients.is_empty())
     }
 
     /// How long `select` may sleep: until the nearest deadline, back-off end or grace end.
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        [
-            self.clients.wait_timeout(now),
-            self.accept_paused_until
-                .map(|at| at.saturating_duration_since(now)),
-            self.draining_until
-                .map(|at| at.saturating_duration_since(now)),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        timers::wait_until_nearest(
+            now,
+            [
+                self.clients.next_deadline(),
+                self.accept_paused_until,
+                self.grace.end(),
+            ],
+        )
     }
 
     /// Add a new connection to the table (the sets are rebuilt from it before every wait).
@@ -401,18 +360,20 @@ impl EventLoop {
     /// A connection whose descriptor is ≥ `FD_SETSIZE`: answer 503 and close it, without ever
     /// putting it in a set. One write of a short response into an empty send buffer completes;
     /// if it somehow does not, the client sees the connection close instead.
-    fn refuse(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+    fn refuse(&mut self, client: Client, now: Instant) {
+        let Client {
+            mut stream, peer, ..
+        } = client;
         let fd = stream.as_raw_fd();
-        if stream.set_nonblocking(true).is_ok() {
-            match stream.write(RESPONSE_503) {
-                // The whole response went into the send buffer.
-                Ok(n) if n == RESPONSE_503.len() => {}
-                // A short write or EAGAIN into a brand-new socket: give up; the close says enough.
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                // ECONNRESET/EPIPE: the client already left.
-                Err(_) => {}
-            }
+        // The socket is non-blocking already (`Client::new`).
+        match stream.write(RESPONSE_503) {
+            // The whole response went into the send buffer.
+            Ok(n) if n == RESPONSE_503.len() => {}
+            // A short write or EAGAIN into a brand-new socket: give up; the close says enough.
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            // ECONNRESET/EPIPE: the client already left.
+            Err(_) => {}
         }
         pump::close_gracefully(&stream);
         stats::connection_closed(1);

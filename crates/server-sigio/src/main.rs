@@ -24,7 +24,7 @@
 //!      connection and the listener.
 //!    - `SIGINT`/`SIGTERM`: shut down (see below).
 //!    - timeout (`EAGAIN`): a connection's deadline passed (from a
-//!      [`TimerQueue`](server_common::timers::TimerQueue)).
+//!      [`Deadlines`](server_common::timers::Deadlines) table, kept by `Clients`).
 //!
 //! ## Where the thread waits
 //! Only in `sigtimedwait`. There is no signal handler doing work: a handler may run between any
@@ -67,21 +67,21 @@
 mod sigio;
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use http_core::Config;
-use server_common::accept::{self, AcceptVerdict};
+use server_common::accept;
 use server_common::cli::{CommonArgs, exit_on_error};
-use server_common::clients::{Client, Clients};
+use server_common::clients::{self, Accepted, Client, Clients};
 use server_common::errors::is_disconnect;
 use server_common::listener::{self, ListenOptions};
 use server_common::pump::{self, Progress, ReadMode};
-use server_common::shutdown::{GRACE, Shutdown};
-use server_common::{stats, sys};
+use server_common::shutdown::{Grace, Shutdown};
+use server_common::{stats, sys, timers};
 
 use server_common::signals::SigSet;
 use sigio::Siginfo;
@@ -125,8 +125,8 @@ struct Server {
     clients: Clients,
     /// One read buffer for all connections (one thread, one read at a time).
     buf: Vec<u8>,
-    /// Set when a shutdown was requested: in-flight responses may run until then.
-    grace_end: Option<Instant>,
+    /// Begun when a shutdown is requested: in-flight responses may run until it ends.
+    grace: Grace,
     counts: SignalCounts,
 }
 
@@ -141,10 +141,7 @@ struct SignalCounts {
 fn main() {
     let args = Args::parse();
     let config = exit_on_error("configuration", args.common.http_config());
-    // Not fatal: the server just holds fewer connections.
-    if let Err(err) = sys::raise_fd_limit() {
-        eprintln!("warning: cannot raise the descriptor limit: {err}");
-    }
+    sys::raise_fd_limit_or_warn();
     let shutdown = exit_on_error("installing signal handlers", Shutdown::install());
     let io_signal = match args.signal {
         SignalMode::Rt => Some(sigio::io_signal()),
@@ -177,7 +174,7 @@ fn main() {
         accept_paused_until: None,
         clients: Clients::new(),
         buf: vec![0; pump::READ_BUF_SIZE],
-        grace_end: None,
+        grace: Grace::new(),
         counts: SignalCounts::default(),
     };
     // A client may have connected between `listen` and `O_ASYNC`: that raised no signal.
@@ -198,13 +195,11 @@ impl Server {
     fn run(&mut self) -> io::Result<()> {
         loop {
             let now = Instant::now();
-            if self.shutdown.requested() && self.grace_end.is_none() {
+            if self.shutdown.requested() {
                 self.begin_shutdown(now);
             }
-            if let Some(end) = self.grace_end {
-                if self.clients.is_empty() || now >= end {
-                    return Ok(());
-                }
+            if self.grace.finished(now, self.clients.is_empty()) {
+                return Ok(());
             }
             match sigio::take(&self.waited, self.wait_timeout(now)) {
                 Ok(Some(info)) => self.on_signal(info),
@@ -226,14 +221,12 @@ impl Server {
 
     /// How long `sigtimedwait` may sleep: until the nearest deadline, accept pause or grace end.
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        let until_pause = self
-            .accept_paused_until
-            .map(|at| at.saturating_duration_since(now));
-        let until_grace = self.grace_end.map(|at| at.saturating_duration_since(now));
-        [self.clients.wait_timeout(now), until_pause, until_grace]
-            .into_iter()
-            .flatten()
-            .min()
+        let nearest = [
+            self.clients.next_deadline(),
+            self.accept_paused_until,
+            self.grace.end(),
+        ];
+        timers::wait_until_nearest(now, nearest)
     }
 
     /// One signal taken from the queue.
@@ -290,48 +283,34 @@ impl Server {
             let Some(listener) = &self.listener else {
                 return;
             };
-            match listener.accept() {
-                Ok((stream, peer)) => self.add_client(stream, peer, now),
-                Err(err) => match accept::classify(&err) {
-                    // The backlog is empty: the next connection will send a signal.
-                    AcceptVerdict::WouldBlock => return,
-                    // EINTR, or the client gave up before we accepted it.
-                    AcceptVerdict::Retry => continue,
-                    // Out of descriptors: serve what we have, try again after a pause.
-                    AcceptVerdict::Backoff => {
-                        self.accept_paused_until = Some(now + accept::BACKOFF);
-                        return;
-                    }
-                    AcceptVerdict::Fatal => {
-                        eprintln!("error: accept: {err}; no longer accepting connections");
-                        self.listener = None;
-                        return;
-                    }
-                },
+            match clients::accept(listener, &self.config, now) {
+                Ok(Accepted::Client(client)) => self.add_client(client, now),
+                // The backlog is empty: the next connection will send a signal.
+                Ok(Accepted::Empty) => return,
+                // Out of descriptors: serve what we have, try again after a pause.
+                Ok(Accepted::Backoff) => {
+                    self.accept_paused_until = Some(now + accept::BACKOFF);
+                    return;
+                }
+                Err(err) => {
+                    eprintln!("error: {err}; no longer accepting connections");
+                    self.listener = None;
+                    return;
+                }
             }
         }
     }
 
     /// Arm a new socket for signals and serve whatever it already sent.
-    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
-        // O_NONBLOCK and TCP_NODELAY (shared with the readiness servers), then our three fcntls.
-        let armed = Client::new(stream, peer, &self.config, now).and_then(|client| {
-            match sigio::enable(client.fd(), self.io_signal) {
-                Ok(()) => Ok(client),
-                Err(err) => {
-                    client.close(false);
-                    Err(err)
-                }
-            }
-        });
-        let client = match armed {
-            Ok(client) => client,
-            Err(err) => {
-                // Without O_ASYNC we would never hear from this socket again: drop it.
-                eprintln!("warning: {peer}: {err}; closing the connection");
-                return;
-            }
-        };
+    fn add_client(&mut self, client: Client, now: Instant) {
+        // O_NONBLOCK and TCP_NODELAY are set (shared with the readiness servers); now our three
+        // fcntls.
+        if let Err(err) = sigio::enable(client.fd(), self.io_signal) {
+            // Without O_ASYNC we would never hear from this socket again: drop it.
+            eprintln!("warning: {}: {err}; closing the connection", client.peer);
+            client.close(false);
+            return;
+        }
         let fd = self.clients.insert(client);
         // Bytes that arrived before O_ASYNC was set raised no signal: read now.
         self.on_ready(fd, now);
@@ -350,30 +329,19 @@ impl Server {
 
     /// After I/O on a connection: close it, or keep its deadline queued.
     fn after_io(&mut self, fd: RawFd, result: io::Result<()>) {
-        let draining = self.grace_end.is_some();
-        let Some(client) = self.clients.get_mut(fd) else {
-            return;
-        };
-        if self.config.log_requests {
-            stats::log_exchanges(client.peer, &mut client.conn);
-        }
-        match result {
-            Ok(()) => {}
+        if let Err(err) = result {
             // The peer reset the connection or vanished: nothing more to say to it.
-            Err(err) if is_disconnect(&err) => return self.close(fd, false),
-            Err(err) => {
-                eprintln!("warning: {}: {err}; closing the connection", client.peer);
-                return self.close(fd, false);
+            if !is_disconnect(&err) {
+                if let Some(client) = self.clients.get_mut(fd) {
+                    eprintln!("warning: {}: {err}; closing the connection", client.peer);
+                }
             }
+            return self.close(fd, false);
         }
-        if client.interest().is_none() {
-            return self.close(fd, true);
+        let (draining, log) = (self.grace.begun(), self.config.log_requests);
+        if self.clients.after_io(fd, draining, log).is_none() {
+            self.close(fd, true);
         }
-        // Shutting down: a connection between requests is done.
-        if draining && client.is_idle() {
-            return self.close(fd, true);
-        }
-        self.clients.watch_deadline(fd);
     }
 
     /// Run every deadline that has passed: http-core answers 408 or just closes; write what it
@@ -417,18 +385,14 @@ impl Server {
     }
 
     /// SIGINT/SIGTERM: stop accepting, close connections that are between requests, let the
-    /// others finish their exchange until [`GRACE`] runs out.
+    /// others finish their exchange until [`GRACE`](server_common::shutdown::GRACE) runs out.
     fn begin_shutdown(&mut self, now: Instant) {
+        if !self.grace.begin(now) {
+            return;
+        }
         // Closing the listener refuses new connections (the backlog is reset).
         self.listener = None;
-        self.grace_end = Some(now + GRACE);
-        let idle: Vec<RawFd> = self
-            .clients
-            .iter()
-            .filter(|client| client.is_idle())
-            .map(Client::fd)
-            .collect();
-        for fd in idle {
+        for fd in self.clients.idle() {
             self.close(fd, true);
         }
     }

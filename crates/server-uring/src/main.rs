@@ -33,7 +33,7 @@
 //! # Where the thread waits
 //!
 //! Only in `io_uring_enter`, for completions. Deadlines (the idle timeout, the shutdown grace,
-//! the accept back-off) are kept in a [`TimerQueue`]; one `Timeout` operation is kept armed for
+//! the accept back-off) are kept in a [`Deadlines`] table and a [`Grace`]; one `Timeout` operation is kept armed for
 //! the nearest of them, so that "time passed" arrives as one more completion.
 //!
 //! # Readiness vs completion
@@ -135,8 +135,9 @@ use io_uring::cqueue;
 use server_common::accept::{self, AcceptVerdict};
 use server_common::cli::{self, CommonArgs};
 use server_common::listener::{self, ListenOptions};
-use server_common::shutdown::{GRACE, Shutdown};
-use server_common::timers::TimerQueue;
+use server_common::shutdown::{Grace, Shutdown};
+use server_common::slab::{self, Slab};
+use server_common::timers::Deadlines;
 use server_common::{pump, stats, sys};
 
 use server_common::errors::context;
@@ -189,7 +190,7 @@ fn main() -> ExitCode {
     let config = cli::exit_on_error("configuration", args.common.http_config());
     let shutdown = cli::exit_on_error("signal handlers", Shutdown::install());
     // Best effort: more descriptors means more connections; the default limit still works.
-    let _ = sys::raise_fd_limit();
+    sys::raise_fd_limit_or_warn();
     let ring = match Ring::new(SQ_ENTRIES, CQ_ENTRIES) {
         Ok(ring) => ring,
         Err(why) => {
@@ -265,10 +266,6 @@ struct Client {
     cancelling: bool,
     /// Set once the connection is to be closed; the close happens when nothing is in flight.
     closing: Option<CloseHow>,
-    /// The deadline this client has queued in the timer heap (lazy deletion: see `timers`).
-    queued_deadline: Option<Instant>,
-    /// Distinguishes this client from earlier occupants of the same slot in timer entries.
-    generation: u64,
 }
 
 /// The accept side: what is in flight and whether to (re)submit.
@@ -300,15 +297,15 @@ struct Server {
     shutdown: Shutdown,
     log: bool,
     accept: AcceptState,
-    clients: Vec<Option<Box<Client>>>,
-    free_slots: Vec<usize>,
-    live_clients: usize,
-    next_generation: u64,
-    timers: TimerQueue<(usize, u64)>,
+    /// The connections. Operations name a connection by its slot (`Token::Recv(slot)`…): a
+    /// slot is freed only when no operation holds it (`in_flight == 0`). Deadlines name it by
+    /// its token, whose serial tells it from a later occupant of the same slot.
+    clients: Slab<Box<Client>>,
+    deadlines: Deadlines<u64>,
     /// The deadline the armed `Timeout` operation fires at, if one is in flight.
     timer_armed: Option<Instant>,
-    /// When shutdown was requested: the end of the grace period.
-    stopping: Option<Instant>,
+    /// Begun when shutdown is requested.
+    grace: Grace,
     /// Connections whose receive found the pool empty (`ENOBUFS`): resubmitted next turn, after
     /// this turn's buffers have gone back to the kernel.
     starved: VecDeque<usize>,
@@ -320,7 +317,7 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("ring", &self.ring)
-            .field("live_clients", &self.live_clients)
+            .field("live_clients", &self.clients.len())
             .field("accept", &self.accept)
             .finish_non_exhaustive()
     }
@@ -352,13 +349,10 @@ impl Server {
                 failed: false,
                 accepted_any: false,
             },
-            clients: Vec::new(),
-            free_slots: Vec::new(),
-            live_clients: 0,
-            next_generation: 0,
-            timers: TimerQueue::new(),
+            clients: Slab::new(),
+            deadlines: Deadlines::new(),
             timer_armed: None,
-            stopping: None,
+            grace: Grace::new(),
             starved: VecDeque::new(),
             completions: Vec::with_capacity(CQ_ENTRIES as usize),
         }
@@ -454,7 +448,7 @@ impl Server {
         let Some(listener) = &self.listener else {
             return Ok(());
         };
-        if self.stopping.is_some() || self.accept.failed {
+        if self.grace.begun() || self.accept.failed {
             if !self.accept.armed {
                 // Nothing references the listener any more: close it, so new clients are refused
                 // by the kernel instead of waiting in the backlog.
@@ -491,7 +485,7 @@ impl Server {
             // accepted socket, owned by nobody else; the `TcpStream` becomes its only owner.
             let stream = unsafe { TcpStream::from_raw_fd(result) };
             self.accept.accepted_any = true;
-            if self.stopping.is_some() {
+            if self.grace.begun() {
                 // Accepted after shutdown began (the cancel raced with it): refuse politely.
                 pump::close_gracefully(&stream);
                 return Ok(());
@@ -550,7 +544,6 @@ impl Server {
         } else {
             None
         };
-        self.next_generation += 1;
         let client = Box::new(Client {
             stream: Some(stream),
             conn: Connection::new(Arc::clone(&self.config), now),
@@ -559,27 +552,15 @@ impl Server {
             in_flight: 0,
             cancelling: false,
             closing: None,
-            queued_deadline: None,
-            generation: self.next_generation,
         });
-        let slot = match self.free_slots.pop() {
-            Some(slot) => {
-                self.clients[slot] = Some(client);
-                slot
-            }
-            None => {
-                self.clients.push(Some(client));
-                self.clients.len() - 1
-            }
-        };
-        self.live_clients += 1;
+        let slot = slab::slot_of(self.clients.insert(client));
         self.advance(slot, now)
     }
 
     /// Decide a connection's next operation. Called whenever it has nothing in flight: after a
     /// completion, a deadline, or shutdown. Never touches a connection whose send is in flight.
     fn advance(&mut self, slot: usize, now: Instant) -> io::Result<()> {
-        let stopping = self.stopping.is_some();
+        let stopping = self.grace.begun();
         let log = self.log;
         let Some(client) = client_mut(&mut self.clients, slot) else {
             return Ok(());
@@ -809,61 +790,54 @@ impl Server {
             // On Linux the descriptor is released even when close reports an error.
             eprintln!("warning: close: {}", completion_error(result));
         }
-        let Some(mut client) = self.clients.get_mut(slot).and_then(Option::take) else {
+        let Some(mut client) = self
+            .clients
+            .token_at(slot)
+            .and_then(|t| self.clients.remove(t))
+        else {
             return Ok(());
         };
         if self.log {
             stats::log_exchanges(PeerName(client.peer), &mut client.conn);
         }
         stats::connection_closed(client.conn.responses_sent());
-        self.free_slots.push(slot);
-        self.live_clients -= 1;
         Ok(())
     }
 
-    /// Queue the connection's deadline in the timer heap if it is earlier than the one queued.
+    /// Queue the connection's deadline if it is earlier than the one it has queued.
     fn schedule_deadline(&mut self, slot: usize) {
-        let Some(client) = client_mut(&mut self.clients, slot) else {
+        let Some(token) = self.clients.token_at(slot) else {
             return;
         };
-        let Some(deadline) = client.conn.deadline() else {
-            return;
-        };
-        if client
-            .queued_deadline
-            .is_none_or(|queued| deadline < queued)
-        {
-            self.timers.schedule(deadline, (slot, client.generation));
-            client.queued_deadline = Some(deadline);
-        }
+        let deadline = self
+            .clients
+            .get(token)
+            .and_then(|client| client.conn.deadline());
+        self.deadlines.watch(token, deadline);
     }
 
-    /// Handle every timer entry that is due: idle timeouts (cancelling the pending operation
-    /// first, so the kernel lets go of the connection), and the shutdown grace.
+    /// Handle every connection whose deadline has passed: cancel the pending operation first,
+    /// so the kernel lets go of the connection; with nothing pending, `advance` times it out.
     fn on_deadlines(&mut self, now: Instant) -> io::Result<()> {
-        while let Some((at, (slot, generation))) = self.timers.pop_expired(now) {
-            let Some(client) = client_mut(&mut self.clients, slot) else {
-                continue; // the connection is gone: a stale entry
+        loop {
+            let due = self
+                .deadlines
+                .next_due_in(now, &self.clients, |client| client.conn.deadline());
+            let Some(token) = due else {
+                return Ok(());
             };
-            if client.generation != generation || client.queued_deadline != Some(at) {
-                continue; // stale: a newer deadline is queued, or the slot was reused
-            }
-            client.queued_deadline = None;
-            let due = client
-                .conn
-                .deadline()
-                .is_some_and(|deadline| deadline <= now);
+            let slot = slab::slot_of(token);
+            let Some(client) = client_mut(&mut self.clients, slot) else {
+                continue;
+            };
             match client.io {
                 // Nothing in flight: `advance` calls `handle_timeout` and queues what follows.
                 Io::Idle => self.advance(slot, now)?,
                 // A receive or send is pending: cancel it; its `ECANCELED` completion leads to
                 // `advance`, which then sees the passed deadline.
-                Io::Recv | Io::Send if due => self.cancel_io(slot)?,
-                // The deadline moved: queue the new one.
-                Io::Recv | Io::Send => self.schedule_deadline(slot),
+                Io::Recv | Io::Send => self.cancel_io(slot)?,
             }
         }
-        Ok(())
     }
 
     /// Resubmit the receives that found the buffer pool empty.
@@ -888,12 +862,11 @@ impl Server {
 
     /// Stop accepting, cut idle connections, let responses in flight finish within `GRACE`.
     fn begin_shutdown(&mut self, now: Instant) -> io::Result<()> {
-        if self.stopping.is_some() {
+        if !self.grace.begin(now) {
             return Ok(());
         }
-        self.stopping = Some(now + GRACE);
         self.cancel_accept()?;
-        for slot in 0..self.clients.len() {
+        for slot in self.clients.tokens().into_iter().map(slab::slot_of) {
             let Some(client) = client_mut(&mut self.clients, slot) else {
                 continue;
             };
@@ -911,10 +884,8 @@ impl Server {
 
     /// Whether the loop is done: shutdown requested and everything closed, or the grace is over.
     fn finished(&self, now: Instant) -> bool {
-        match self.stopping {
-            None => false,
-            Some(grace_end) => (self.live_clients == 0 && !self.accept.armed) || now >= grace_end,
-        }
+        let nothing_open = self.clients.is_empty() && !self.accept.armed;
+        self.grace.finished(now, nothing_open)
     }
 
     /// Keep one `Timeout` operation armed for the nearest deadline (the loop's alarm clock).
@@ -922,11 +893,15 @@ impl Server {
         let accept_resume = self
             .accept
             .paused_until
-            .filter(|_| !self.accept.armed && self.stopping.is_none());
-        let nearest = [self.timers.next_deadline(), self.stopping, accept_resume]
-            .into_iter()
-            .flatten()
-            .min();
+            .filter(|_| !self.accept.armed && !self.grace.begun());
+        let nearest = [
+            self.deadlines.next_deadline(),
+            self.grace.end(),
+            accept_resume,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(nearest) = nearest else {
             return Ok(());
         };
@@ -947,10 +922,9 @@ impl Server {
     /// through the loop); the second call finds nothing left.
     fn abandon_leftovers(&mut self) {
         let leftovers = std::mem::take(&mut self.clients);
-        for client in leftovers.iter().flatten() {
+        for client in leftovers.values() {
             stats::connection_closed(client.conn.responses_sent());
         }
-        self.live_clients = 0;
         // Deliberately never freed: a pending send may still point into these connections.
         std::mem::forget(leftovers);
     }
@@ -967,8 +941,8 @@ impl Drop for Server {
 }
 
 /// The client in `slot`, if that slot is occupied.
-fn client_mut(clients: &mut [Option<Box<Client>>], slot: usize) -> Option<&mut Client> {
-    clients.get_mut(slot).and_then(Option::as_deref_mut)
+fn client_mut(clients: &mut Slab<Box<Client>>, slot: usize) -> Option<&mut Client> {
+    clients.at_mut(slot).map(|client| &mut **client)
 }
 
 /// A peer address for log lines (`-` when unknown).
