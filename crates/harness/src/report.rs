@@ -98,6 +98,34 @@ pub fn update_index(out_root: &Path, dir: &Path) -> io::Result<()> {
 
 fn markdown(results: &Results, charts: &[(&str, &str)]) -> String {
     let mut md = String::new();
+    run_header(&mut md, results);
+    for (file, title) in charts {
+        let _ = writeln!(md, "![{title}]({file})\n");
+    }
+    // Compact summaries first: the curves as tables.
+    summary_table(
+        &mut md,
+        results,
+        "keepalive",
+        "Requests/s vs concurrency (keep-alive)",
+        |s| format!("{} clients", s.clients),
+    );
+    summary_table(
+        &mut md,
+        results,
+        "idle",
+        "Requests/s vs idle connections (50 active)",
+        |s| format!("{} idle", s.idle),
+    );
+    for scenario in &results.scenarios {
+        scenario_table(&mut md, results, scenario);
+    }
+    syscall_table(&mut md, results);
+    md
+}
+
+/// The title, the machine, how the load was run, and what the columns mean.
+fn run_header(md: &mut String, results: &Results) {
     let m = &results.machine;
     let s = &results.settings;
     let _ = writeln!(md, "# io-models benchmark run, {}\n", results.started);
@@ -141,37 +169,26 @@ fn markdown(results: &Results, charts: &[(&str, &str)]) -> String {
          (the figure is disturbed; `other_load_on_server_cpu` in results.json has the share).\n",
         DISTURBED * 100.0
     );
-    for (file, title) in charts {
-        let _ = writeln!(md, "![{title}]({file})\n");
-    }
-    // Compact summaries first: the curves as tables.
-    summary_table(
-        &mut md,
-        results,
-        "keepalive",
-        "Requests/s vs concurrency (keep-alive)",
-        |s| format!("{} clients", s.clients),
+}
+
+/// One scenario's table: a row per server.
+fn scenario_table(md: &mut String, results: &Results, scenario: &Scenario) {
+    let _ = writeln!(md, "## {} (`{}`)\n", scenario.title, scenario.id);
+    let _ = writeln!(
+        md,
+        "| server | req/s | MB/s | p50 | p99 | p99.9 | max | errors | CPU ms/1k | ctx/req | RSS | thr |"
     );
-    summary_table(
-        &mut md,
-        results,
-        "idle",
-        "Requests/s vs idle connections (50 active)",
-        |s| format!("{} idle", s.idle),
-    );
-    for scenario in &results.scenarios {
-        let _ = writeln!(md, "## {} (`{}`)\n", scenario.title, scenario.id);
-        let _ = writeln!(
-            md,
-            "| server | req/s | MB/s | p50 | p99 | p99.9 | max | errors | CPU ms/1k | ctx/req | RSS | thr |"
-        );
-        let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|");
-        for row in &results.rows {
-            let cell = row.cells.get(&scenario.id);
-            let _ = writeln!(md, "{}", cell_row(row, cell));
-        }
-        let _ = writeln!(md);
+    let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|");
+    for row in &results.rows {
+        let cell = row.cells.get(&scenario.id);
+        let _ = writeln!(md, "{}", cell_row(row, cell));
     }
+    let _ = writeln!(md);
+}
+
+/// Syscalls per request, from the separate `strace -c` run of each row.
+fn syscall_table(md: &mut String, results: &Results) {
+    let s = &results.settings;
     let _ = writeln!(
         md,
         "## Syscalls per request\n\nFrom a separate {} run under `strace -c -f` (keep-alive, 10 \
@@ -206,7 +223,6 @@ fn markdown(results: &Results, charts: &[(&str, &str)]) -> String {
             }
         }
     }
-    md
 }
 
 fn summary_table(
@@ -476,29 +492,10 @@ fn draw_legend<T>(area: &DrawingArea<SVGBackend, Shift>, series: &[(String, T)])
 
 /// Horizontal bars, log scale: p99 of the busiest keep-alive scenario that ran.
 fn p99_chart(results: &Results, path: &Path, title: &str) -> io::Result<bool> {
-    // Keep-alive at 100 clients when measured; else the busiest keep-alive scenario measured.
-    let measured_somewhere = |s: &&Scenario| results.rows.iter().any(|r| measured(r, &s.id));
-    let keepalive = || results.scenarios.iter().filter(|s| s.group == "keepalive");
-    let Some(scenario) = keepalive()
-        .filter(measured_somewhere)
-        .find(|s| s.clients == 100)
-        .or_else(|| keepalive().rfind(measured_somewhere))
-    else {
+    let Some(scenario) = p99_scenario(results) else {
         return Ok(false);
     };
-    let bars: Vec<(String, Option<f64>)> = results
-        .rows
-        .iter()
-        .map(|row| {
-            let v = row
-                .cells
-                .get(&scenario.id)
-                .and_then(|c| c.load.as_ref())
-                .filter(|l| l.latency.count > 0)
-                .map(|l| l.latency.p99_us);
-            (row.label(), v)
-        })
-        .collect();
+    let bars = p99_bars(results, scenario);
     let max = bars.iter().filter_map(|(_, v)| *v).fold(10.0f64, f64::max) * 2.0;
     let height = 120 + bars.len() as u32 * 26;
     let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
@@ -534,11 +531,10 @@ fn p99_chart(results: &Results, path: &Path, title: &str) -> io::Result<bool> {
         let y = (n - 1 - i) as f64;
         match v {
             Some(v) => {
-                let color = Palette99::pick(i).to_rgba();
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(1.0, y + 0.15), (v.max(1.0), y + 0.85)],
-                        color.filled(),
+                        Palette99::pick(i).to_rgba().filled(),
                     )))
                     .map_err(chart_err)?;
                 chart
@@ -550,10 +546,9 @@ fn p99_chart(results: &Results, path: &Path, title: &str) -> io::Result<bool> {
                     .map_err(chart_err)?;
             }
             None => {
-                let text = format!("n/a ({label})");
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        text,
+                        format!("n/a ({label})"),
                         (1.2, y + 0.7),
                         ("sans-serif", 12),
                     )))
@@ -563,6 +558,34 @@ fn p99_chart(results: &Results, path: &Path, title: &str) -> io::Result<bool> {
     }
     root.present().map_err(chart_err)?;
     Ok(true)
+}
+
+/// The scenario the p99 chart shows: keep-alive at 100 clients when measured, else the busiest
+/// keep-alive scenario measured; `None` when no keep-alive scenario was measured.
+fn p99_scenario(results: &Results) -> Option<&Scenario> {
+    let measured_somewhere = |s: &&Scenario| results.rows.iter().any(|r| measured(r, &s.id));
+    let keepalive = || results.scenarios.iter().filter(|s| s.group == "keepalive");
+    keepalive()
+        .filter(measured_somewhere)
+        .find(|s| s.clients == 100)
+        .or_else(|| keepalive().rfind(measured_somewhere))
+}
+
+/// One bar per row: its label and its p99 in µs (`None`: nothing was answered).
+fn p99_bars(results: &Results, scenario: &Scenario) -> Vec<(String, Option<f64>)> {
+    results
+        .rows
+        .iter()
+        .map(|row| {
+            let v = row
+                .cells
+                .get(&scenario.id)
+                .and_then(|c| c.load.as_ref())
+                .filter(|l| l.latency.count > 0)
+                .map(|l| l.latency.p99_us);
+            (row.label(), v)
+        })
+        .collect()
 }
 
 fn measured(row: &Row, id: &str) -> bool {

@@ -36,7 +36,7 @@ use matrix::{NGINX, SERVERS, scenarios, write_fixtures};
 use measure::{run_cell, trace_syscalls};
 use nginx::{find_in_path, find_nginx};
 use probes::{load_average, machine_info};
-use supervise::{Launcher, RunContext, install_interrupt_handler};
+use supervise::{Interrupt, Launcher, RunContext, install_interrupt_handler};
 
 use crate::report;
 use crate::results::{Cell, Results, Row, Scenario, Settings, Syscalls};
@@ -79,32 +79,11 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     let interrupt = install_interrupt_handler()?;
     let fd_limit = sys::raise_fd_limit();
     let allowed = sys::allowed_cpus()?;
-    let (server_cpu, load_cpu) = match allowed[..] {
-        [first, second, ..] => (Some(first), Some(second)),
-        _ => {
-            eprintln!(
-                "harness compare: only {} CPU allowed ({allowed:?}): servers and load are not pinned",
-                allowed.len()
-            );
-            (None, None)
-        }
-    };
-    if let Some(cpu) = load_cpu {
-        // Pin this (main) thread before any load thread starts: they inherit it.
-        sys::pin_to_cpu(cpu)?;
-    }
-    let seconds = args.duration.unwrap_or(if args.quick { 0.5 } else { 2.0 });
-    let duration = Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "--duration must be > 0"))?;
+    let (server_cpu, load_cpu) = pin_cpus(&allowed)?;
+    let (seconds, duration) = cell_duration(&args)?;
     let scenarios = chosen_scenarios(&args)?;
     let nginx = (!args.no_nginx).then(find_nginx).flatten();
-    let strace = if args.no_strace {
-        Err("skipped (--no-strace)".to_string())
-    } else {
-        find_in_path("strace").ok_or_else(|| "strace not installed".to_string())
-    };
+    let strace = find_strace(&args);
     let strace_seconds = (seconds / 2.0).clamp(0.2, 1.0);
     let root = tempfile::Builder::new().prefix("harness-root").tempdir()?;
     write_fixtures(root.path(), &scenarios)?;
@@ -142,24 +121,7 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
         timeout,
         nginx,
     };
-    let mut rows = Vec::with_capacity(plan.len());
-    for (launcher, mut row) in plan {
-        for s in &scenarios {
-            let cell = match &row.na {
-                Some(reason) => Cell::na(reason.clone()),
-                None => run_cell(&ctx, &launcher, s),
-            };
-            if interrupt.requested() {
-                // The interrupt thread is stopping the servers and will exit; this cell means
-                // nothing. Wait for it (bounded: it gives the servers 1.5 s, then SIGKILLs).
-                interrupt.wait_and_exit(Duration::from_secs(10));
-            }
-            eprintln!("  {:<32} {:<16} {}", row.label(), s.id, cell_summary(&cell));
-            row.cells.insert(s.id.clone(), cell);
-        }
-        row.syscalls = row_syscalls(&ctx, &launcher, &row, &strace, strace_seconds);
-        rows.push(row);
-    }
+    let rows = measure_rows(&ctx, plan, &scenarios, &interrupt, &strace, strace_seconds);
     let results = Results {
         started: humantime::format_rfc3339_seconds(started).to_string(),
         wall_seconds: wall.elapsed().as_secs_f64(),
@@ -170,6 +132,72 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
         rows,
     };
     write_results(&args, &results)
+}
+
+/// The CPUs the servers and the load generator run on: the first two this process may use. The
+/// calling thread is pinned to the load's CPU (load threads inherit it). With fewer than two
+/// CPUs nothing is pinned, and one line says so.
+fn pin_cpus(allowed: &[usize]) -> io::Result<(Option<usize>, Option<usize>)> {
+    let [first, second, ..] = allowed[..] else {
+        eprintln!(
+            "harness compare: only {} CPU allowed ({allowed:?}): servers and load are not pinned",
+            allowed.len()
+        );
+        return Ok((None, None));
+    };
+    // Pin this (main) thread before any load thread starts: they inherit it.
+    sys::pin_to_cpu(second)?;
+    Ok((Some(first), Some(second)))
+}
+
+/// Seconds of load per cell (`--duration`, else 0.5 with `--quick`, 2 without), checked > 0.
+fn cell_duration(args: &CompareArgs) -> io::Result<(f64, Duration)> {
+    let seconds = args.duration.unwrap_or(if args.quick { 0.5 } else { 2.0 });
+    let duration = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "--duration must be > 0"))?;
+    Ok((seconds, duration))
+}
+
+/// `strace`'s path, or why the syscall counts are skipped.
+fn find_strace(args: &CompareArgs) -> Result<PathBuf, String> {
+    if args.no_strace {
+        Err("skipped (--no-strace)".to_string())
+    } else {
+        find_in_path("strace").ok_or_else(|| "strace not installed".to_string())
+    }
+}
+
+/// Run every cell of every planned row (and each row's syscall count), printing one line per
+/// cell. An interrupt (Ctrl-C) ends the process here, once the servers are stopped.
+fn measure_rows(
+    ctx: &RunContext,
+    plan: Vec<(Launcher, Row)>,
+    scenarios: &[Scenario],
+    interrupt: &Interrupt,
+    strace: &Result<PathBuf, String>,
+    strace_seconds: f64,
+) -> Vec<Row> {
+    let mut rows = Vec::with_capacity(plan.len());
+    for (launcher, mut row) in plan {
+        for s in scenarios {
+            let cell = match &row.na {
+                Some(reason) => Cell::na(reason.clone()),
+                None => run_cell(ctx, &launcher, s),
+            };
+            if interrupt.requested() {
+                // The interrupt thread is stopping the servers and will exit; this cell means
+                // nothing. Wait for it (bounded: it gives the servers 1.5 s, then SIGKILLs).
+                interrupt.wait_and_exit(Duration::from_secs(10));
+            }
+            eprintln!("  {:<32} {:<16} {}", row.label(), s.id, cell_summary(&cell));
+            row.cells.insert(s.id.clone(), cell);
+        }
+        row.syscalls = row_syscalls(ctx, &launcher, &row, strace, strace_seconds);
+        rows.push(row);
+    }
+    rows
 }
 
 /// The matrix's scenarios, narrowed to `--scenarios` if given.

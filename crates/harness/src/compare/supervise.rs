@@ -211,46 +211,7 @@ pub fn start_server(
         .map_err(|e| e.to_string())?;
     let stderr_path = scratch.path().join("stderr.log");
     let stderr = File::create(&stderr_path).map_err(|e| e.to_string())?;
-    let (mut command, fixed_addr) = match launcher {
-        Launcher::Binary { bin, args, .. } => {
-            let mut command = match wrapper {
-                Some((strace, out)) => {
-                    let mut c = Command::new(strace);
-                    c.arg("-c").arg("-f").arg("-o").arg(out).arg("--").arg(bin);
-                    c
-                }
-                None => Command::new(bin),
-            };
-            command
-                .args(args)
-                .arg("--addr")
-                .arg("127.0.0.1:0")
-                .arg("--root")
-                .arg(&ctx.root);
-            (command, None)
-        }
-        Launcher::Nginx => {
-            let nginx = ctx.nginx.as_ref().ok_or("nginx not installed")?;
-            let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-            let conf = write_nginx_conf(scratch.path(), &ctx.root, port)
-                .map_err(|e| format!("nginx config: {e}"))?;
-            let mut command = match wrapper {
-                Some((strace, out)) => {
-                    let mut c = Command::new(strace);
-                    c.arg("-c")
-                        .arg("-f")
-                        .arg("-o")
-                        .arg(out)
-                        .arg("--")
-                        .arg(&nginx.bin);
-                    c
-                }
-                None => Command::new(&nginx.bin),
-            };
-            command.arg("-p").arg(scratch.path()).arg("-c").arg(conf);
-            (command, Some(SocketAddr::from(([127, 0, 0, 1], port))))
-        }
-    };
+    let (mut command, fixed_addr) = server_command(ctx, launcher, wrapper, scratch.path())?;
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -271,53 +232,103 @@ pub fn start_server(
     let stdout = child.stdout.take();
     // From here on the child is reaped with wait4 (for its rusage), not through `child`.
     drop(child);
-    let fail = |why: String| {
-        let _ = sys::kill(pid, libc::SIGKILL);
-        for _ in 0..200 {
-            if matches!(sys::try_wait4(pid), Ok(Some(_)) | Err(_)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        unregister_child(pid);
-        let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        if last.is_empty() {
-            why
-        } else {
-            format!("{why}: {}", truncate(last, 120))
-        }
+    let ready = match fixed_addr {
+        None => read_announce(stdout, Duration::from_secs(10)),
+        Some(addr) => wait_accepting(pid, addr),
     };
-    let addr = match fixed_addr {
-        None => match read_announce(stdout, Duration::from_secs(10)) {
-            Ok(addr) => addr,
-            Err(why) => return Err(fail(why)),
-        },
-        Some(addr) => {
-            // nginx prints nothing: wait until it accepts connections.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    break;
-                }
-                if Instant::now() > deadline || matches!(sys::try_wait4(pid), Ok(Some(_))) {
-                    return Err(fail("did not start".into()));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            addr
+    match ready {
+        Ok(addr) => Ok(Running {
+            pid,
+            addr,
+            stderr_path,
+            _scratch: scratch,
+        }),
+        Err(why) => Err(abandon(pid, &stderr_path, why)),
+    }
+}
+
+/// The command that starts `launcher` (under `strace -c -f -o OUT` when `wrapper` is
+/// `(strace, OUT)`), and the address it will listen on when that is fixed in advance (nginx,
+/// which prints no announce line; our servers pick a port and announce it).
+fn server_command(
+    ctx: &RunContext,
+    launcher: &Launcher,
+    wrapper: Option<(&Path, &Path)>,
+    scratch: &Path,
+) -> Result<(Command, Option<SocketAddr>), String> {
+    let wrapped = |program: &Path| match wrapper {
+        Some((strace, out)) => {
+            let mut c = Command::new(strace);
+            c.arg("-c")
+                .arg("-f")
+                .arg("-o")
+                .arg(out)
+                .arg("--")
+                .arg(program);
+            c
         }
+        None => Command::new(program),
     };
-    Ok(Running {
-        pid,
-        addr,
-        stderr_path,
-        _scratch: scratch,
-    })
+    match launcher {
+        Launcher::Binary { bin, args, .. } => {
+            let mut command = wrapped(bin);
+            command
+                .args(args)
+                .arg("--addr")
+                .arg("127.0.0.1:0")
+                .arg("--root")
+                .arg(&ctx.root);
+            Ok((command, None))
+        }
+        Launcher::Nginx => {
+            let nginx = ctx.nginx.as_ref().ok_or("nginx not installed")?;
+            let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+            let conf = write_nginx_conf(scratch, &ctx.root, port)
+                .map_err(|e| format!("nginx config: {e}"))?;
+            let mut command = wrapped(&nginx.bin);
+            command.arg("-p").arg(scratch).arg("-c").arg(conf);
+            Ok((command, Some(SocketAddr::from(([127, 0, 0, 1], port)))))
+        }
+    }
+}
+
+/// nginx prints nothing when ready: wait (at most 10 s) until `addr` accepts connections, or
+/// the process `pid` has exited.
+fn wait_accepting(pid: u32, addr: SocketAddr) -> Result<SocketAddr, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(addr);
+        }
+        if Instant::now() > deadline || matches!(sys::try_wait4(pid), Ok(Some(_))) {
+            return Err("did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A server that did not come up: kill and reap it (bounded, 1 s), and say why, with the last
+/// line it wrote to stderr.
+fn abandon(pid: u32, stderr_path: &Path, why: String) -> String {
+    let _ = sys::kill(pid, libc::SIGKILL);
+    for _ in 0..200 {
+        if matches!(sys::try_wait4(pid), Ok(Some(_)) | Err(_)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unregister_child(pid);
+    let stderr = fs::read_to_string(stderr_path).unwrap_or_default();
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    if last.is_empty() {
+        why
+    } else {
+        format!("{why}: {}", truncate(last, 120))
+    }
 }
 
 /// Read `listening on http://HOST:PORT` from the server's stdout (on a helper thread, so a
