@@ -119,6 +119,15 @@ macro_rules! __for_each_check {
             large_file_intact,
             bytes_route,
             bytes_over_limit,
+            // Caches and download tools.
+            validators_give_304,
+            changed_file_is_served_anew,
+            single_range_206,
+            unsatisfiable_and_ignored_ranges,
+            if_range_honoured,
+            head_agrees_with_get,
+            directory_redirect_301,
+            max_body_flag,
             // Request bodies.
             echo_content_length,
             echo_chunked,

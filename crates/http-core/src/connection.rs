@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use crate::body::{self, BodyLimits, Decoded, Framing};
 use crate::request::{self, HeadStatus, Method, Rejection, Request};
-use crate::response::{self, ConnectionHeader, ContentType, Head};
+use crate::response::{self, ConnectionHeader, ContentRange, ContentType, Head};
 use crate::route::{self, Reply};
+use crate::validators::{self, FileAnswer};
 use crate::{
     Config, Exchange, FILE_CHUNK_BYTES, FileRange, PIPELINE_OUTPUT_LIMIT, SMALL_BODY_BYTES,
 };
@@ -570,8 +571,20 @@ impl Connection {
     fn respond(&mut self, request: &Request, body: Vec<u8>, now: Instant) {
         let reply = route::resolve(&self.config, request.method, &request.target, body);
         let head_only = request.method == Method::Head;
-        let status = match &reply {
-            Reply::Error { status, .. } => *status,
+        // A file's validators and the request's conditions decide between 200, 206, 304 and
+        // 416. HEAD is answered exactly as GET would be, without the body.
+        let answer = match &reply {
+            Reply::File {
+                validators, len, ..
+            } => validators::answer(validators, *len, &request.conditions),
+            _ => FileAnswer::Whole,
+        };
+        let status = match (&reply, answer) {
+            (Reply::Error { status, .. }, _) => *status,
+            (Reply::Redirect { .. }, _) => 301,
+            (Reply::File { .. }, FileAnswer::Part { .. }) => 206,
+            (Reply::File { .. }, FileAnswer::NotModified) => 304,
+            (Reply::File { .. }, FileAnswer::Unsatisfiable) => 416,
             _ => 200,
         };
         let close = !request.keep_alive || response::closes_connection(status);
@@ -582,7 +595,7 @@ impl Connection {
         } else {
             ConnectionHeader::None
         };
-        let body_bytes = self.queue_reply(reply, head_only, connection, now);
+        let body_bytes = self.queue_reply(reply, answer, head_only, connection, now);
         if self.config.log_requests {
             self.exchanges.push_back(Exchange {
                 method: request.method.as_str().to_owned(),
@@ -601,7 +614,13 @@ impl Connection {
             message: rejection.message,
             allow: None,
         };
-        let body_bytes = self.queue_reply(reply, false, ConnectionHeader::Close, now);
+        let body_bytes = self.queue_reply(
+            reply,
+            FileAnswer::Whole,
+            false,
+            ConnectionHeader::Close,
+            now,
+        );
         if self.config.log_requests {
             self.exchanges.push_back(Exchange {
                 method: rejection.method.unwrap_or_else(|| "-".to_owned()),
@@ -618,6 +637,7 @@ impl Connection {
     fn queue_reply(
         &mut self,
         reply: Reply,
+        answer: FileAnswer,
         head_only: bool,
         connection: ConnectionHeader,
         now: Instant,
@@ -631,6 +651,9 @@ impl Connection {
             connection,
             date,
             server: &self.config.server_name,
+            validators: None,
+            content_range: None,
+            location: None,
         };
         let body_bytes = match reply {
             Reply::Error {
@@ -672,21 +695,89 @@ impl Connection {
                 }
                 n
             }
+            Reply::Redirect { location } => {
+                let text = response::error_body(301, "this is a directory: its address ends in /");
+                let head = Head {
+                    status: 301,
+                    content_type: ContentType::TEXT,
+                    content_length: text.len() as u64,
+                    location: Some(&location),
+                    ..head
+                };
+                response::write_head(&mut self.out, &head);
+                if !head_only {
+                    self.out.extend_from_slice(text.as_bytes());
+                }
+                text.len() as u64
+            }
             Reply::File {
                 file,
                 len,
                 content_type,
+                validators,
             } => {
-                head.content_type = content_type;
-                head.content_length = len;
+                let head = Head {
+                    content_type,
+                    validators: Some(&validators),
+                    ..head
+                };
+                let (start, body_len) = match answer {
+                    FileAnswer::Whole => (0, len),
+                    FileAnswer::Part { start, len: part } => (start, part),
+                    FileAnswer::NotModified => {
+                        // No content, and no Content-Length (see `write_head`).
+                        response::write_head(
+                            &mut self.out,
+                            &Head {
+                                status: 304,
+                                ..head
+                            },
+                        );
+                        self.ends.push_back(self.out.len());
+                        return 0;
+                    }
+                    FileAnswer::Unsatisfiable => {
+                        let text =
+                            response::error_body(416, "no byte of the file is in that range");
+                        let head = Head {
+                            status: 416,
+                            content_type: ContentType::TEXT,
+                            content_length: text.len() as u64,
+                            content_range: Some(ContentRange::Unsatisfied { total: len }),
+                            ..head
+                        };
+                        response::write_head(&mut self.out, &head);
+                        if !head_only {
+                            self.out.extend_from_slice(text.as_bytes());
+                        }
+                        self.ends.push_back(self.out.len());
+                        return if head_only { 0 } else { text.len() as u64 };
+                    }
+                };
+                let head = match answer {
+                    FileAnswer::Part { .. } => Head {
+                        status: 206,
+                        content_range: Some(ContentRange::Bytes {
+                            start,
+                            len: body_len,
+                            total: len,
+                        }),
+                        ..head
+                    },
+                    _ => head,
+                };
+                let head = Head {
+                    content_length: body_len,
+                    ..head
+                };
                 let head_start = self.out.len();
                 response::write_head(&mut self.out, &head);
-                if head_only || len == 0 {
+                if head_only || body_len == 0 {
                     // No body bytes to queue.
-                } else if len <= SMALL_BODY_BYTES {
-                    // Small file: read it right behind its head, so the whole response is one
-                    // write.
-                    if !read_small(&file, len, &mut self.out) {
+                } else if body_len <= SMALL_BODY_BYTES {
+                    // Small file (or part): read it right behind its head, so the whole response
+                    // is one write.
+                    if !read_small(&file, start, body_len, &mut self.out) {
                         // The file changed between fstat and read: we cannot send what we
                         // would promise.
                         self.out.truncate(head_start);
@@ -696,6 +787,7 @@ impl Connection {
                                 message: "file changed while being read",
                                 allow: None,
                             },
+                            FileAnswer::Whole,
                             head_only,
                             ConnectionHeader::Close,
                             now,
@@ -704,13 +796,13 @@ impl Connection {
                 } else {
                     self.source = Some(Source::File {
                         file,
-                        offset: 0,
-                        remaining: len,
+                        offset: start,
+                        remaining: body_len,
                         chunk: Vec::new(),
                         chunk_pos: 0,
                     });
                 }
-                len
+                body_len
             }
         };
         let body_bytes = if head_only { 0 } else { body_bytes };
@@ -790,13 +882,13 @@ fn interrupted(e: &std::io::Error) -> bool {
 
 /// Read exactly `len` bytes of a small file into the end of `out` (`read_exact_at` retries
 /// short and interrupted reads; a file shorter than `len` is an error).
-fn read_small(file: &File, len: u64, out: &mut Vec<u8>) -> bool {
+fn read_small(file: &File, offset: u64, len: u64, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let Ok(len) = usize::try_from(len) else {
         return false;
     };
     out.resize(start + len, 0);
-    file.read_exact_at(&mut out[start..], 0).is_ok()
+    file.read_exact_at(&mut out[start..], offset).is_ok()
 }
 
 #[cfg(test)]

@@ -50,7 +50,8 @@
 //!                                          no body → Respond: open "<root>/hello.txt", fstat,
 //!                                          check that it stays inside the root, and queue
 //! next_output() == b"HTTP/1.1 200 OK\r\nDate: …\r\nServer: io-models\r\n\
-//!                    Content-Type: text/plain; charset=utf-8\r\nContent-Length: 6\r\n\r\nhello\n"
+//!                    Content-Type: text/plain; charset=utf-8\r\nContent-Length: 6\r\n\
+//!                    Last-Modified: …\r\nETag: \"…\"\r\nAccept-Ranges: bytes\r\n\r\nhello\n"
 //! consume(n)                               the server wrote n bytes; when all are written the
 //!                                          response counts in responses_sent() and the
 //!                                          connection is back in RequestLine, holding no buffer
@@ -77,7 +78,7 @@
 //!
 //! let out = conn.next_output();
 //! assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
-//! assert!(out.ends_with(b"Content-Length: 6\r\n\r\nhello\n"));
+//! assert!(out.ends_with(b"Accept-Ranges: bytes\r\n\r\nhello\n"));
 //! let n = out.len(); // a server would write(2) these and learn how many were taken
 //! conn.consume(n, now);
 //! assert_eq!(conn.responses_sent(), 1);
@@ -123,23 +124,32 @@
 //! ## Routes
 //!
 //! - `GET`/`HEAD` of static files under [`Config::root`]: `/` → `index.html`, a directory → its
-//!   `index.html`, query string ignored, percent-decoded, `..`, encoded slashes and symlinks out of
-//!   the root refused, `Content-Type` from the extension.
+//!   `index.html` (named without its trailing slash: `301` to `path/`, query kept), query string
+//!   ignored, percent-decoded, `..`, encoded slashes and symlinks out of the root refused,
+//!   `Content-Type` from the extension.
+//! - Every file response carries `Last-Modified`, a strong `ETag` and `Accept-Ranges: bytes`.
+//!   `If-None-Match` / `If-Modified-Since` give `304 Not Modified` (RFC 9110 §13.2.2 order);
+//!   one `Range` gives `206 Partial Content` (several: the whole file, `200`), a range past the
+//!   end `416`; `If-Range` is honoured. `HEAD` gets exactly the status and headers `GET` would.
+//!   The rules, and what is ignored, are in the private modules `validators` and `ranges`.
 //! - `GET`/`HEAD /bytes/N`: exactly `N` bytes of [`BYTES_PATTERN`] repeated (for benchmarks).
 //! - `POST /echo`: the request body back.
 //!
 //! ## Out of scope
 //!
-//! Sockets, threads and waiting (that is each server's lesson), TLS, HTTP/2 and HTTP/3, range
-//! requests, compression, conditional requests (`If-Modified-Since`), directory listings, CGI.
+//! Sockets, threads and waiting (that is each server's lesson), TLS, HTTP/2 and HTTP/3,
+//! `multipart/byteranges` (several ranges are answered with the whole file), compression,
+//! directory listings, CGI.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod body;
 mod connection;
+mod ranges;
 mod request;
 mod response;
 mod route;
+mod validators;
 
 use std::fs::File;
 use std::io;

@@ -3,6 +3,7 @@
 
 use crate::Limits;
 use crate::body::Framing;
+use crate::validators::Conditions;
 
 /// The methods this server knows. A known method on a route that does not take it gets `405`
 /// with an `Allow` header; any other token gets `501`.
@@ -64,6 +65,8 @@ pub(crate) struct Request {
     pub(crate) expect_continue: bool,
     /// How the body is delimited; `None`: no body.
     pub(crate) framing: Option<Framing>,
+    /// `If-None-Match`, `If-Modified-Since`, `If-Range` and `Range` (for static files).
+    pub(crate) conditions: Conditions,
 }
 
 /// A head that cannot be answered normally: the status, a one-line reason, and (for the log) the
@@ -203,6 +206,8 @@ fn validate(
     let mut transfer_encoding = false;
     let mut chunked_only = true;
     let mut codings = 0;
+    let mut conditions = Conditions::default();
+    let mut ranges = 0;
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
@@ -236,7 +241,30 @@ fn validate(
             && trim(h.value).eq_ignore_ascii_case(b"100-continue")
         {
             expect_continue = true;
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            // A list field: several fields are one list (RFC 9110 §5.3).
+            if let Some(value) = text(h.value) {
+                let list = conditions.if_none_match.get_or_insert_with(String::new);
+                if !list.is_empty() {
+                    list.push(',');
+                }
+                list.push_str(value);
+            }
+        } else if name.eq_ignore_ascii_case("if-modified-since") {
+            if conditions.if_modified_since.is_none() {
+                conditions.if_modified_since = text(h.value).map(str::to_owned);
+            }
+        } else if name.eq_ignore_ascii_case("if-range") {
+            if conditions.if_range.is_none() {
+                conditions.if_range = text(h.value).map(str::to_owned);
+            }
+        } else if name.eq_ignore_ascii_case("range") {
+            ranges += 1;
+            conditions.range = text(h.value).map(str::to_owned);
         }
+    }
+    if ranges > 1 {
+        conditions.range = None; // which one would the client mean? Ignore both.
     }
 
     if minor == 1 && hosts == 0 {
@@ -283,7 +311,13 @@ fn validate(
         keep_alive,
         expect_continue,
         framing,
+        conditions,
     })
+}
+
+/// A header value as text; `None` if it is not UTF-8 (such a value is ignored).
+fn text(value: &[u8]) -> Option<&str> {
+    std::str::from_utf8(value).ok()
 }
 
 /// Comma-separated list elements, trimmed, empty ones skipped.

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::time::SystemTime;
 
+use crate::validators::Validators;
+
 /// The 32 bytes that `GET /bytes/N` repeats: byte `i` of the body is `BYTES_PATTERN[i % 32]`.
 pub const BYTES_PATTERN: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz012345";
 
@@ -40,6 +42,9 @@ pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -47,6 +52,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         408 => "Request Timeout",
         413 => "Content Too Large",
         414 => "URI Too Long",
+        416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
@@ -105,6 +111,15 @@ impl ContentType {
     }
 }
 
+/// `Content-Range` of a `206` or a `416`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContentRange {
+    /// `bytes FIRST-LAST/TOTAL`: `len` bytes from `start` of `total`.
+    Bytes { start: u64, len: u64, total: u64 },
+    /// `bytes */TOTAL`: no range of the `total` bytes could be served.
+    Unsatisfied { total: u64 },
+}
+
 /// Everything that goes into a response head.
 #[derive(Debug)]
 pub(crate) struct Head<'a> {
@@ -115,26 +130,61 @@ pub(crate) struct Head<'a> {
     pub(crate) connection: ConnectionHeader,
     pub(crate) date: SystemTime,
     pub(crate) server: &'a str,
+    /// A file's `Last-Modified` and `ETag`, and `Accept-Ranges: bytes`.
+    pub(crate) validators: Option<&'a Validators>,
+    pub(crate) content_range: Option<ContentRange>,
+    /// `Location` of a redirect.
+    pub(crate) location: Option<&'a str>,
 }
 
-/// Append a response head (status line, headers, blank line) to `out`.
+/// Append a response head (status line, headers, blank line) to `out`. A `304` carries no
+/// content, so it has no `Content-Type` and no `Content-Length` (RFC 9110 §15.4.5).
 pub(crate) fn write_head(out: &mut Vec<u8>, head: &Head<'_>) {
     // Writing into a Vec cannot fail; the `io::Result`s below are always Ok.
     let _ = write!(
         out,
-        "HTTP/1.1 {} {}\r\nDate: {}\r\nServer: {}\r\nContent-Type: {}{}\r\nContent-Length: {}\r\n",
+        "HTTP/1.1 {} {}\r\nDate: {}\r\nServer: {}\r\n",
         head.status,
         reason(head.status),
         httpdate::HttpDate::from(head.date),
         head.server,
-        head.content_type.mime,
-        if head.content_type.utf8 {
-            "; charset=utf-8"
-        } else {
-            ""
-        },
-        head.content_length,
     );
+    if head.status != 304 {
+        let _ = write!(
+            out,
+            "Content-Type: {}{}\r\nContent-Length: {}\r\n",
+            head.content_type.mime,
+            if head.content_type.utf8 {
+                "; charset=utf-8"
+            } else {
+                ""
+            },
+            head.content_length,
+        );
+    }
+    if let Some(validators) = head.validators {
+        let _ = write!(
+            out,
+            "Last-Modified: {}\r\nETag: {}\r\nAccept-Ranges: bytes\r\n",
+            httpdate::HttpDate::from(validators.last_modified),
+            validators.etag,
+        );
+    }
+    match head.content_range {
+        None => {}
+        Some(ContentRange::Bytes { start, len, total }) => {
+            let last = start + len - 1;
+            let _ = write!(out, "Content-Range: bytes {start}-{last}/{total}\r\n");
+        }
+        Some(ContentRange::Unsatisfied { total }) => {
+            let _ = write!(out, "Content-Range: bytes */{total}\r\n");
+        }
+    }
+    if let Some(location) = head.location {
+        out.extend_from_slice(b"Location: ");
+        out.extend_from_slice(location.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     if let Some(allow) = head.allow {
         out.extend_from_slice(b"Allow: ");
         out.extend_from_slice(allow.as_bytes());

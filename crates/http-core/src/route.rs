@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::Config;
 use crate::request::Method;
 use crate::response::ContentType;
+use crate::validators::Validators;
 
 /// What to answer.
 #[derive(Debug)]
@@ -31,7 +32,11 @@ pub(crate) enum Reply {
         file: File,
         len: u64,
         content_type: ContentType,
+        validators: Validators,
     },
+    /// `301`: a directory was named without its trailing slash; `location` adds it (relative
+    /// links in its `index.html` resolve against the slash).
+    Redirect { location: String },
 }
 
 impl Reply {
@@ -79,9 +84,21 @@ pub(crate) fn resolve(config: &Config, method: Method, target: &str, body: Vec<u
         };
     }
     match open_static(config.root_dir(), &config.root, path) {
-        Ok(reply) => reply,
+        Ok(Some(reply)) => reply,
+        Ok(None) => Reply::Redirect {
+            location: with_slash(target, path),
+        },
         Err((status, message)) => Reply::error(status, message),
     }
+}
+
+/// Where a directory named without its trailing slash lives: the path as the client sent it
+/// (still percent-encoded), a `/`, and the query string, if any.
+fn with_slash(target: &str, path: &str) -> String {
+    let query = target
+        .find('?')
+        .map_or("", |i| &target[i..target.find('#').unwrap_or(target.len())]);
+    format!("{path}/{query}")
 }
 
 /// The path part of an origin-form (`/a/b?q`) or absolute-form (`http://host/a/b?q`) target,
@@ -173,8 +190,13 @@ fn names_no_step(seg: &[u8]) -> bool {
 
 /// Open the file `path` names under `root`: `/` and directories mean their `index.html`; only
 /// regular files are served; the opened file's real path must lie inside `root` (a symlink to
-/// `/etc/passwd` placed in the root is refused with `403`).
-fn open_static(root_dir: Option<&RootDir>, root: &Path, path: &str) -> Result<Reply, Refusal> {
+/// `/etc/passwd` placed in the root is refused with `403`). `Ok(None)`: `path` names a directory
+/// but does not end with `/` (the caller redirects).
+fn open_static(
+    root_dir: Option<&RootDir>,
+    root: &Path,
+    path: &str,
+) -> Result<Option<Reply>, Refusal> {
     let decoded = decode_path(path)?;
     let mut full = root.to_path_buf();
     for seg in decoded.split(|&b| b == b'/') {
@@ -190,17 +212,14 @@ fn open_static(root_dir: Option<&RootDir>, root: &Path, path: &str) -> Result<Re
     if let Some(dir) = root_dir.filter(|dir| dir.is_root(root)) {
         if let Some(opened) = dir.open_beneath(&full) {
             let (file, meta) = opened?;
-            return Ok(Reply::File {
-                file,
-                len: meta.len(),
-                content_type: ContentType::for_path(&full),
-            });
+            return Ok(Some(file_reply(file, &meta, &full)));
         }
     }
     // Slow path (directories, absolute symlinks inside the root, kernels without `openat2`):
     // `open`, then ask the kernel where the file really is.
     let (file, meta) = match open_regular(&full)? {
         Opened::File(file, meta) => (file, meta),
+        Opened::Directory if !decoded.ends_with(b"/") => return Ok(None),
         Opened::Directory => {
             full.push("index.html");
             match open_regular(&full)? {
@@ -212,11 +231,16 @@ fn open_static(root_dir: Option<&RootDir>, root: &Path, path: &str) -> Result<Re
     if !inside_root(&file, &full, root) {
         return Err((403, "path escapes the document root"));
     }
-    Ok(Reply::File {
+    Ok(Some(file_reply(file, &meta, &full)))
+}
+
+fn file_reply(file: File, meta: &std::fs::Metadata, path: &Path) -> Reply {
+    Reply::File {
         file,
         len: meta.len(),
-        content_type: ContentType::for_path(&full),
-    })
+        content_type: ContentType::for_path(path),
+        validators: Validators::of(meta),
+    }
 }
 
 enum Opened {

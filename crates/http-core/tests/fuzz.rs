@@ -48,6 +48,15 @@ const FRAGMENTS: &[&[u8]] = &[
     b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
     b"\x00\xff garbage",
+    // Conditional requests, ranges and the directory redirect.
+    b"GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=100-70000\r\n\r\n",
+    b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=-3\r\n\r\n",
+    b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=99-\r\n\r\n",
+    b"HEAD /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=0-\r\n\r\n",
+    b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sat, 01 Jan 2050 00:00:00 GMT\r\n\r\n",
+    b"HEAD /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n",
+    b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=5-1,,x\r\nIf-Range: W/\"x\"\r\n\r\n",
+    b"GET /sub?q=1 HTTP/1.1\r\nHost: a\r\n\r\n",
 ];
 
 /// 256 cases unless `PROPTEST_CASES` says otherwise (proptest's default reads the variable), so
@@ -109,6 +118,77 @@ fn request_streams_answer_the_same_however_split() {
             );
             prop_assert_eq!(whole_conn.responses_sent(), split_conn.responses_sent());
             prop_assert_eq!(whole_conn.is_closed(), split_conn.is_closed());
+            Ok(())
+        })
+        .expect("property holds");
+}
+
+/// A value for a conditional or range header: mostly near-valid syntax, sometimes anything.
+fn header_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "bytes=[0-9]{0,21}-[0-9]{0,21}",
+        "bytes=-[0-9]{0,21}",
+        "(bytes|BYTES|items)=([0-9]{0,3}-[0-9]{0,3},? ?){0,6}",
+        "(W/)?\"[a-z0-9-]{0,12}\"(, ?(W/)?\"[a-z0-9-]{0,12}\"){0,3}",
+        "\\*",
+        "(Mon|Tue|Sun), [0-9]{2} (Jan|Nov) (1990|2023|2050) [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+        "[ -~]{0,40}",
+    ]
+}
+
+#[test]
+fn any_conditional_or_range_headers_give_a_consistent_answer() {
+    let root = Root::new();
+    let hello = b"hello\n";
+    let strategy = (
+        proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just("Range"),
+                    Just("If-Range"),
+                    Just("If-None-Match"),
+                    Just("If-Modified-Since")
+                ],
+                header_value(),
+            ),
+            0..5,
+        ),
+        any::<bool>(),
+        proptest::collection::vec(any::<usize>(), 0..8),
+    );
+    runner()
+        .run(&strategy, |(headers, head_only, cuts)| {
+            let mut req = format!(
+                "{} /hello.txt HTTP/1.1\r\nHost: a\r\n",
+                if head_only { "HEAD" } else { "GET" }
+            );
+            for (name, value) in &headers {
+                req.push_str(&format!("{name}: {value}\r\n"));
+            }
+            req.push_str("\r\n");
+            let (whole, _) = feed_split(&root, req.as_bytes(), &[]);
+            let (split, _) = feed_split(&root, req.as_bytes(), &cuts);
+            prop_assert_eq!(&whole, &split, "the answer does not depend on the split");
+            let resp = &common::parse(&whole, &[head_only])[0];
+            match resp.status {
+                200 => prop_assert!(head_only || resp.body == hello),
+                206 => {
+                    let range = resp.header("content-range").expect("Content-Range");
+                    let (span, total) = range
+                        .strip_prefix("bytes ")
+                        .and_then(|r| r.split_once('/'))
+                        .expect("bytes a-b/len");
+                    prop_assert_eq!(total, "6");
+                    let (a, b) = span.split_once('-').expect("a-b");
+                    let (a, b): (usize, usize) =
+                        (a.parse().expect("first"), b.parse().expect("last"));
+                    prop_assert!(a <= b && b < 6);
+                    prop_assert!(head_only || resp.body == hello[a..=b]);
+                }
+                304 => prop_assert!(resp.body.is_empty()),
+                416 => prop_assert_eq!(resp.header("content-range"), Some("bytes */6")),
+                other => prop_assert!(false, "status {} for {:?}", other, req),
+            }
             Ok(())
         })
         .expect("property holds");

@@ -23,7 +23,9 @@ fn parsed_input_is_dropped_as_requests_complete_across_reads() {
         answered += parse(&drain(&mut conn, root.t0), &[]).len();
     }
     assert_eq!(answered, 2_000);
-    assert!(peak < 4 * 1024, "peak {peak} bytes buffered");
+    // Ten responses of about 300 bytes (the file's validators make a head of ~280) and one
+    // partial request: a few KiB, whereas a kept prefix would grow to 72 KB.
+    assert!(peak < 8 * 1024, "peak {peak} bytes buffered");
 }
 
 #[test]

@@ -62,8 +62,14 @@ cases! {
         close = false, [], body = b"hello\n";
     percent_decoded_path: b"GET /sub/a%20b.txt HTTP/1.1\r\nHost: a\r\n\r\n" => 200,
         close = false, [], body = b"space\n";
-    directory_means_index: b"GET /sub HTTP/1.1\r\nHost: a\r\n\r\n" => 200, close = false, [],
-        body = b"<p>sub</p>\n";
+    directory_without_slash_redirects: b"GET /sub HTTP/1.1\r\nHost: a\r\n\r\n" => 301,
+        close = false, [("location", "/sub/")];
+    directory_redirect_keeps_the_query: b"GET /sub?a=1&b=2#frag HTTP/1.1\r\nHost: a\r\n\r\n" => 301,
+        close = false, [("location", "/sub/?a=1&b=2")];
+    directory_redirect_keeps_the_encoding: b"GET /s%75b HTTP/1.1\r\nHost: a\r\n\r\n" => 301,
+        close = false, [("location", "/s%75b/")];
+    absolute_form_directory_redirect: b"GET http://a/sub HTTP/1.1\r\nHost: a\r\n\r\n" => 301,
+        close = false, [("location", "/sub/")];
     directory_slash_means_index: b"GET /sub/ HTTP/1.1\r\nHost: a\r\n\r\n" => 200,
         close = false, [], body = b"<p>sub</p>\n";
     directory_without_index_404: b"GET /empty/ HTTP/1.1\r\nHost: a\r\n\r\n" => 404,

@@ -29,6 +29,11 @@ pub struct CommonArgs {
     /// Log one line per answered request to stderr (off by default: never on the hot path).
     #[arg(long)]
     pub log: bool,
+
+    /// Largest request body accepted, in bytes (`POST /echo`; a larger one gets `413`).
+    #[arg(long, value_name = "BYTES", default_value_t = http_core::MAX_BODY_BYTES,
+          value_parser = clap::value_parser!(u64).range(0..=(1 << 40)))]
+    pub max_body: u64,
 }
 
 impl CommonArgs {
@@ -59,6 +64,7 @@ impl CommonArgs {
         })?;
         config.limits.idle_timeout = self.timeout();
         config.log_requests = self.log;
+        config.limits.max_body_bytes = self.max_body;
         Ok(Arc::new(config))
     }
 }
@@ -81,7 +87,45 @@ pub fn exit_on_error<T>(what: &str, result: io::Result<T>) -> T {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    fn config(args: &[&str]) -> Arc<http_core::Config> {
+        let root = std::env::temp_dir();
+        let root = root.to_str().expect("UTF-8 temp dir");
+        let cli = Cli::try_parse_from(["server", "--root", root].iter().chain(args))
+            .expect("valid flags");
+        cli.common.http_config().expect("config")
+    }
+
+    #[test]
+    fn the_flags_reach_the_http_configuration() {
+        let default = config(&[]);
+        assert_eq!(default.limits.max_body_bytes, http_core::MAX_BODY_BYTES);
+        assert_eq!(default.limits.idle_timeout, Duration::from_secs(10));
+        assert!(!default.log_requests);
+        let set = config(&["--max-body", "5000000", "--timeout", "3", "--log"]);
+        assert_eq!(set.limits.max_body_bytes, 5_000_000);
+        assert_eq!(set.limits.idle_timeout, Duration::from_secs(3));
+        assert!(set.log_requests);
+    }
+
+    #[test]
+    fn a_max_body_that_is_not_a_size_is_refused() {
+        for bad in ["-1", "ten", "2000000000000"] {
+            assert!(
+                Cli::try_parse_from(["server", "--max-body", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn one_worker_per_cpu_by_default() {

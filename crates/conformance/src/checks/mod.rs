@@ -8,6 +8,7 @@
 //! | file | checks |
 //! |---|---|
 //! | `routes.rs` | static files, types, `HEAD`, directories, decoding, escapes, symlinks, `/bytes/N` |
+//! | `caching.rs` | validators and `304`, ranges (`206`, `416`), `If-Range`, the directory redirect, `--max-body` |
 //! | `bodies.rs` | `/echo` with `Content-Length` and chunked bodies, `100-continue`, `413` |
 //! | `bad_input.rs` | 400, 405, 414, 431, 501, 505 |
 //! | `connections.rs` | keep-alive, HTTP/1.0, pipelining, slow/many/vanishing/idle clients |
@@ -15,6 +16,7 @@
 
 mod bad_input;
 mod bodies;
+mod caching;
 mod connections;
 mod process;
 mod routes;
@@ -22,6 +24,7 @@ mod support;
 
 pub use bad_input::*;
 pub use bodies::*;
+pub use caching::*;
 pub use connections::*;
 pub use process::*;
 pub use routes::*;

@@ -11,7 +11,7 @@ pub fn help_lists_common_flags(target: &Target) {
         status.is_some_and(|s| s.success()),
         "--help exited with {status:?} (None: still running after 10 s)\nstdout:\n{text}\nstderr:\n{stderr}"
     );
-    for flag in ["--addr", "--root", "--timeout", "--log"] {
+    for flag in ["--addr", "--root", "--timeout", "--log", "--max-body"] {
         assert!(
             text.contains(flag),
             "--help does not mention {flag}:\n{text}"

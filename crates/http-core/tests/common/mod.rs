@@ -152,7 +152,11 @@ pub fn parse(mut bytes: &[u8], head_only: &[bool]) -> Vec<Resp> {
             headers,
             body: Vec::new(),
         };
-        if status != 100 {
+        if status == 304 {
+            // No content, and no Content-Length to say so (RFC 9110 §15.4.5).
+            assert!(resp.header("content-length").is_none(), "304 with a length");
+            index += 1;
+        } else if status != 100 {
             let len: usize = resp
                 .header("content-length")
                 .expect("Content-Length")
