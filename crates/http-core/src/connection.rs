@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,7 +11,8 @@ use crate::response::{self, ConnectionHeader, ContentRange, ContentType, Head};
 use crate::route::{self, Reply};
 use crate::validators::{self, FileAnswer};
 use crate::{
-    Config, Exchange, FILE_CHUNK_BYTES, FileRange, PIPELINE_OUTPUT_LIMIT, SMALL_BODY_BYTES,
+    Config, Exchange, FILE_CHUNK_BYTES, FileRange, FileRead, PIPELINE_OUTPUT_LIMIT,
+    SMALL_BODY_BYTES,
 };
 
 /// Where a connection is in its life; see the state graph in the [crate docs](crate).
@@ -59,14 +59,17 @@ struct BodyState {
 /// A response body that does not sit in the output buffer.
 #[derive(Debug)]
 enum Source {
-    /// A big file: `remaining` bytes from `offset` are still to be read (or sent with
-    /// `sendfile`); `chunk[chunk_pos..]` was read and not written yet.
+    /// A file body: `remaining` bytes from `offset` are still to be read by the server
+    /// ([`Connection::file_read`]) or, for a big one, sent with `sendfile`; `chunk[chunk_pos..]`
+    /// was read and not written yet. `inline`: a small body, appended to `out` right behind its
+    /// head once read, so that head and body leave in one write.
     File {
         file: File,
         offset: u64,
         remaining: u64,
         chunk: Vec<u8>,
         chunk_pos: usize,
+        inline: bool,
     },
     /// `/bytes/N`: `remaining` bytes from body offset `offset`, sliced from a static array.
     Generated { offset: u64, remaining: u64 },
@@ -199,43 +202,115 @@ impl Connection {
 
     // ----- output ------------------------------------------------------------------------------
 
-    /// The next bytes to write (empty: nothing to write now). May read the next file chunk.
-    ///
-    /// If reading the file fails (or the file shrank), the response can no longer be completed
-    /// as promised by its `Content-Length`: the connection is closed ([`Connection::is_closed`]).
-    pub fn next_output(&mut self) -> &[u8] {
+    /// The next bytes to write (empty: nothing to write now, or a file read is due first:
+    /// see [`Connection::file_read`]).
+    pub fn next_output(&self) -> &[u8] {
         if self.out_pos < self.out.len() {
             return &self.out[self.out_pos..];
         }
-        let failed = match &mut self.source {
-            None => return &[],
+        match &self.source {
             Some(Source::Generated { offset, remaining }) => {
-                return response::generated_slice(*offset, *remaining);
+                response::generated_slice(*offset, *remaining)
             }
+            Some(Source::File {
+                chunk,
+                chunk_pos,
+                inline: false,
+                ..
+            }) => &chunk[*chunk_pos..],
+            _ => &[],
+        }
+    }
+
+    /// The file read the connection needs before it can go on writing: `len` bytes of `file`
+    /// from `offset`. The server reads them its own way — `pread`, `aio_read`,
+    /// `IORING_OP_READ` — and hands them over with [`Connection::fill_file_read`]. (Or, for a
+    /// big body with nothing before it in the output, it sends the file with `sendfile` instead:
+    /// [`Connection::sendfile_range`].) A server should do the read before it takes
+    /// [`Connection::next_output`], so that a small file's head and body leave in one write.
+    pub fn file_read(&self) -> Option<FileRead<'_>> {
+        let out_pending = self.out_pos < self.out.len();
+        match &self.source {
             Some(Source::File {
                 file,
                 offset,
                 remaining,
                 chunk,
                 chunk_pos,
-            }) => {
-                if *chunk_pos < chunk.len() {
-                    false
+                inline,
+                // A big body's chunk is read only once what precedes it is written: until
+                // then the server may still choose to `sendfile` the whole rest instead.
+            }) if *remaining > 0 && (*inline || (*chunk_pos == chunk.len() && !out_pending)) => {
+                let cap = if *inline {
+                    SMALL_BODY_BYTES
                 } else {
-                    !refill(file, offset, remaining, chunk, chunk_pos)
-                }
+                    FILE_CHUNK_BYTES as u64
+                };
+                Some(FileRead {
+                    file,
+                    offset: *offset,
+                    len: usize::try_from((*remaining).min(cap)).unwrap_or(FILE_CHUNK_BYTES),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Do the read [`Connection::file_read`] asks for: `read(file, offset, buf)` fills `buf`
+    /// (at most its length, which is the asked `len`) and returns how many bytes it read.
+    /// Returns that number (`0`: no read was due). A read that fails, or finds the file shorter
+    /// than promised by the `Content-Length` already queued, closes the connection
+    /// ([`Connection::is_closed`]) and returns the error.
+    pub fn fill_file_read(
+        &mut self,
+        now: Instant,
+        read: impl FnOnce(&File, u64, &mut [u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        let Some(len) = self.file_read().map(|r| r.len) else {
+            return Ok(0);
+        };
+        let Some(Source::File {
+            file,
+            offset,
+            remaining,
+            chunk,
+            chunk_pos,
+            inline,
+        }) = &mut self.source
+        else {
+            return Ok(0);
+        };
+        chunk.resize(len, 0);
+        let n = match read(file, *offset, chunk) {
+            Ok(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shorter than its Content-Length (changed while being sent)",
+            )),
+            Ok(n) if n <= len => Ok(n),
+            Ok(_) => Err(std::io::Error::other("read more bytes than asked")),
+            Err(err) => Err(err),
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(err) => {
+                self.abort();
+                return Err(err);
             }
         };
-        if failed {
-            self.abort();
-            return &[];
+        chunk.truncate(n);
+        *chunk_pos = 0;
+        *offset += n as u64;
+        *remaining -= n as u64;
+        if *inline {
+            self.out.extend_from_slice(chunk);
+            chunk.clear();
+            if *remaining == 0 {
+                self.source = None; // closes the file
+                self.ends.push_back(self.out.len());
+                self.advance(now);
+            }
         }
-        match &self.source {
-            Some(Source::File {
-                chunk, chunk_pos, ..
-            }) => &chunk[*chunk_pos..],
-            _ => &[],
-        }
+        Ok(n)
     }
 
     /// `n` bytes of `next_output()` were written.
@@ -287,6 +362,7 @@ impl Connection {
                 remaining,
                 chunk,
                 chunk_pos,
+                inline: false,
             }) if *chunk_pos == chunk.len() && *remaining > 0 => Some(FileRange {
                 file,
                 offset: *offset,
@@ -770,36 +846,17 @@ impl Connection {
                     content_length: body_len,
                     ..head
                 };
-                let head_start = self.out.len();
                 response::write_head(&mut self.out, &head);
-                if head_only || body_len == 0 {
-                    // No body bytes to queue.
-                } else if body_len <= SMALL_BODY_BYTES {
-                    // Small file (or part): read it right behind its head, so the whole response
-                    // is one write.
-                    if !read_small(&file, start, body_len, &mut self.out) {
-                        // The file changed between fstat and read: we cannot send what we
-                        // would promise.
-                        self.out.truncate(head_start);
-                        return self.queue_reply(
-                            Reply::Error {
-                                status: 500,
-                                message: "file changed while being read",
-                                allow: None,
-                            },
-                            FileAnswer::Whole,
-                            head_only,
-                            ConnectionHeader::Close,
-                            now,
-                        );
-                    }
-                } else {
+                if !head_only && body_len > 0 {
+                    // The server reads the body (`file_read`); a small one is then appended
+                    // right behind this head, so the whole response is one write.
                     self.source = Some(Source::File {
                         file,
                         offset: start,
                         remaining: body_len,
                         chunk: Vec::new(),
                         chunk_pos: 0,
+                        inline: body_len <= SMALL_BODY_BYTES,
                     });
                 }
                 body_len
@@ -843,54 +900,6 @@ impl Connection {
     }
 }
 
-/// Read the next chunk of a streamed file into `chunk`. False on a read error or a file that
-/// ended early.
-fn refill(
-    file: &File,
-    offset: &mut u64,
-    remaining: &mut u64,
-    chunk: &mut Vec<u8>,
-    chunk_pos: &mut usize,
-) -> bool {
-    if *remaining == 0 {
-        return true;
-    }
-    let want = usize::try_from(*remaining).map_or(FILE_CHUNK_BYTES, |r| r.min(FILE_CHUNK_BYTES));
-    chunk.resize(want, 0);
-    loop {
-        match file.read_at(chunk, *offset) {
-            // End of file before `Content-Length` bytes: the file was truncated.
-            Ok(0) => return false,
-            Ok(n) => {
-                chunk.truncate(n);
-                *chunk_pos = 0;
-                *offset += n as u64;
-                *remaining -= n as u64;
-                return true;
-            }
-            Err(e) if interrupted(&e) => continue,
-            Err(_) => return false,
-        }
-    }
-}
-
-/// A read interrupted by a signal handler before it transferred anything: try again. (Reads of
-/// regular files are not interrupted in practice — signal(7) — but the rule costs nothing.)
-fn interrupted(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::Interrupted
-}
-
-/// Read exactly `len` bytes of a small file into the end of `out` (`read_exact_at` retries
-/// short and interrupted reads; a file shorter than `len` is an error).
-fn read_small(file: &File, offset: u64, len: u64, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    let Ok(len) = usize::try_from(len) else {
-        return false;
-    };
-    out.resize(start + len, 0);
-    file.read_exact_at(&mut out[start..], offset).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -930,7 +939,11 @@ mod tests {
         conn.handle_input(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", now);
         let head = conn.next_output().len();
         conn.consume(head, now);
-        let _ = conn.next_output();
+        let read = conn.fill_file_read(now, |file, offset, buf| {
+            use std::os::unix::fs::FileExt;
+            file.read_at(buf, offset)
+        });
+        assert_eq!(read.ok(), Some(crate::FILE_CHUNK_BYTES));
         assert_eq!(conn.buffered_bytes(), expected(&conn));
         assert!(conn.buffered_bytes() >= crate::FILE_CHUNK_BYTES);
         // An `/echo` body on its way in.

@@ -48,7 +48,10 @@
 //! handle_input(b"TP/1.1\r\nHost: a\r\n")   Headers: the line is in, no blank line yet
 //! handle_input(b"\r\n")                    blank line → httparse: Complete(36)
 //!                                          no body → Respond: open "<root>/hello.txt", fstat,
-//!                                          check that it stays inside the root, and queue
+//!                                          check that it stays inside the root, queue the head
+//! file_read() == Some(FileRead { offset: 0, len: 6, .. })
+//!                                          the server reads the 6 bytes its own way (pread,
+//! fill_file_read(now, |file, offset, buf| …)   aio_read, IORING_OP_READ) and hands them over
 //! next_output() == b"HTTP/1.1 200 OK\r\nDate: …\r\nServer: io-models\r\n\
 //!                    Content-Type: text/plain; charset=utf-8\r\nContent-Length: 6\r\n\
 //!                    Last-Modified: …\r\nETag: \"…\"\r\nAccept-Ranges: bytes\r\n\r\nhello\n"
@@ -76,6 +79,12 @@
 //! assert_eq!(conn.phase(), Phase::Headers);
 //! conn.handle_input(b"\r\n", now);
 //!
+//! // The connection never reads the file itself: it asks, and the server reads.
+//! let read = conn.file_read().expect("the body is to be read");
+//! assert_eq!((read.offset, read.len), (0, 6));
+//! use std::os::unix::fs::FileExt;
+//! conn.fill_file_read(now, |file, offset, buf| file.read_at(buf, offset))?;
+//!
 //! let out = conn.next_output();
 //! assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
 //! assert!(out.ends_with(b"Accept-Ranges: bytes\r\n\r\nhello\n"));
@@ -96,9 +105,11 @@
 //!
 //! 1. input: [`Connection::handle_input`] for bytes read, [`Connection::handle_eof`] when `read`
 //!    returned 0, [`Connection::handle_timeout`] when [`Connection::deadline`] has passed;
-//! 2. output: [`Connection::next_output`] then [`Connection::consume`] (or, for zero-copy,
-//!    [`Connection::sendfile_range`] then [`Connection::consume_file`]) until `next_output` is
-//!    empty;
+//! 2. output: first the file read the connection asks for, if any ([`Connection::file_read`],
+//!    done in the server's own way, then [`Connection::fill_file_read`]); then
+//!    [`Connection::next_output`] and [`Connection::consume`] (or, for a big file body with
+//!    zero copy, [`Connection::sendfile_range`] then [`Connection::consume_file`]); until there
+//!    is neither a read nor output;
 //! 3. wait: for readability if [`Connection::wants_read`], writability if
 //!    [`Connection::wants_write`]; close the socket when [`Connection::is_closed`].
 //!
@@ -113,9 +124,13 @@
 //! ## What one request costs
 //!
 //! For a static file: `openat2` (relative to the root opened once, with `RESOLVE_BENEATH`, so the
-//! kernel itself refuses any path that leaves the root) + `fstat` + `pread` (small file) +
-//! `close` — four system calls, all on the file system, none on the socket (nginx without
-//! `open_file_cache` makes the same ones). Where `openat2` cannot decide (a directory, an absolute
+//! kernel itself refuses any path that leaves the root) + `fstat` here, the server's read of the
+//! contents (a `pread` for a readiness server; the Proactors use their own completion
+//! mechanism), and `close` when the response is done — four system calls, all on the file
+//! system, none on the socket (nginx without `open_file_cache` makes the same ones). Opening and
+//! `fstat` stay in the core: they decide the status line (404, 403, 304, 206) before any byte of
+//! the response exists, and on a warm dentry cache they do not wait for the disk. Reading the
+//! contents is what may wait for the disk, so that is handed to the server. Where `openat2` cannot decide (a directory, an absolute
 //! symlink inside the root, an old kernel) the slow path adds a `readlink("/proc/self/fd/N")` to
 //! learn where the opened file really is. Parsing, routing and formatting the head of a 900-byte
 //! browser request take about 1 µs; with the small file a few µs, most of it in those calls (`cargo bench -p http-core` measures
@@ -242,6 +257,18 @@ pub struct Exchange {
     pub status: u16,
     /// Response body length in bytes.
     pub body_bytes: u64,
+}
+
+/// A read of file contents the connection needs ([`Connection::file_read`]): the server does it
+/// in its I/O model's own way and hands the bytes over with [`Connection::fill_file_read`].
+#[derive(Debug)]
+pub struct FileRead<'a> {
+    /// The open file.
+    pub file: &'a File,
+    /// Offset of the first byte to read.
+    pub offset: u64,
+    /// Bytes to read (at most [`FILE_CHUNK_BYTES`]; fewer is fine, the rest is asked again).
+    pub len: usize,
 }
 
 /// The part of a response body that a server may send with `sendfile(2)`.

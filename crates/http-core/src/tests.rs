@@ -141,6 +141,9 @@ fn every_status_we_send_has_its_rfc_9110_reason_phrase() {
     for (status, phrase) in [
         (100, "Continue"),
         (200, "OK"),
+        (206, "Partial Content"),
+        (301, "Moved Permanently"),
+        (304, "Not Modified"),
         (400, "Bad Request"),
         (403, "Forbidden"),
         (404, "Not Found"),
@@ -148,6 +151,7 @@ fn every_status_we_send_has_its_rfc_9110_reason_phrase() {
         (408, "Request Timeout"),
         (413, "Content Too Large"),
         (414, "URI Too Long"),
+        (416, "Range Not Satisfiable"),
         (431, "Request Header Fields Too Large"),
         (500, "Internal Server Error"),
         (501, "Not Implemented"),

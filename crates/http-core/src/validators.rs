@@ -223,7 +223,12 @@ mod tests {
         assert_eq!(seconds.subsec_nanos(), 0, "whole seconds");
         std::fs::write(dir.path().join("g"), b"four").expect("write");
         std::fs::rename(dir.path().join("g"), &path).expect("replace");
-        let second = Validators::of(&std::fs::metadata(&path).expect("stat"));
+        let meta = std::fs::metadata(&path).expect("stat");
+        let second = Validators::of(&meta);
         assert_ne!(first.etag, second.etag, "a replaced file has a new tag");
+        // The documented composition: inode, modification time in ns, size.
+        let ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let expected = format!("\"{:x}-{:x}-{:x}\"", meta.ino(), ns, meta.len());
+        assert_eq!(second.etag, expected);
     }
 }

@@ -305,3 +305,53 @@ fn head_of_a_range_sends_no_body_bytes() {
     let mut conn = conn;
     assert!(drain(&mut conn, root.t0).is_empty());
 }
+
+#[test]
+fn the_log_records_the_status_that_was_sent() {
+    let root = Root::with(|config| config.log_requests = true);
+    let etag = etag_of(&root, "/hello.txt");
+    for (req, status) in [
+        (get("/sub", ""), 301),
+        (get("/hello.txt", "Range: bytes=0-1\r\n"), 206),
+        (
+            get("/hello.txt", &format!("If-None-Match: {etag}\r\n")),
+            304,
+        ),
+        (get("/hello.txt", "Range: bytes=50-\r\n"), 416),
+        (get("/hello.txt", ""), 200),
+    ] {
+        let mut conn = root.conn();
+        conn.handle_input(req.as_bytes(), root.t0);
+        drain(&mut conn, root.t0);
+        let exchange = conn.take_exchange().expect("logged");
+        assert_eq!(exchange.status, status, "{req:?}");
+    }
+}
+
+#[test]
+fn a_redirect_and_a_416_are_plain_text_whatever_the_file() {
+    let root = Root::new();
+    let redirect = answer(&root, &get("/sub", ""));
+    assert_eq!(
+        redirect.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let unsatisfiable = answer(&root, &get("/big.bin", "Range: bytes=999999999-\r\n"));
+    assert_eq!(unsatisfiable.status, 416);
+    assert_eq!(
+        unsatisfiable.header("content-type"),
+        Some("text/plain; charset=utf-8"),
+        "the error text, not the file's type"
+    );
+}
+
+#[test]
+fn a_directory_named_with_its_slash_is_never_redirected() {
+    let root = Root::new();
+    // An `index.html` that is itself a directory: the request names a directory with its slash,
+    // so the answer is about that directory's index (none: 404), not a redirect.
+    std::fs::create_dir_all(root.www().join("odd/index.html")).expect("mkdir");
+    let resp = answer(&root, &get("/odd/", ""));
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.header("location"), None);
+}

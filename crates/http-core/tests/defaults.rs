@@ -94,12 +94,19 @@ fn a_small_body_is_sent_with_its_head_in_one_buffer_a_bigger_one_is_not() {
     let mut conn = root.conn();
     conn.handle_input(b"GET /at.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
     assert!(conn.sendfile_range().is_none());
+    assert_eq!(
+        conn.file_read().map(|r| r.len),
+        Some(16_384),
+        "one read for the body"
+    );
+    common::read_files(&mut conn, root.t0);
     assert!(
         conn.next_output().ends_with(&[b'a'; 16_384]),
         "head + body in one buffer"
     );
     let mut conn = root.conn();
     conn.handle_input(b"GET /over.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    common::read_files(&mut conn, root.t0);
     assert!(
         conn.next_output().ends_with(b"\r\n\r\n"),
         "the head alone first"
@@ -126,6 +133,8 @@ fn a_big_file_is_read_in_64_kib_chunks() {
     conn.handle_input(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
     let head = conn.next_output().len();
     conn.consume(head, root.t0);
+    assert_eq!(conn.file_read().map(|r| r.len), Some(65_536), "first chunk");
+    common::read_files(&mut conn, root.t0);
     assert_eq!(conn.next_output().len(), 65_536, "first chunk");
     assert_eq!(drain(&mut conn, root.t0).len(), common::BIG_LEN);
 }

@@ -83,6 +83,7 @@ fn a_new_request_joins_the_output_while_little_of_it_is_left() {
     // at once and appended (one write for both).
     conn.consume(queued - 1_000, root.t0);
     conn.handle_input(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    common::read_files(&mut conn, root.t0);
     assert!(
         conn.next_output().ends_with(b"hello\n"),
         "the new answer waits behind {} bytes",

@@ -16,6 +16,7 @@ fn drain_in_steps(
 ) -> Vec<u8> {
     let mut all = Vec::new();
     loop {
+        common::read_files(conn, at);
         let out = conn.next_output();
         if out.is_empty() {
             return all;
@@ -78,6 +79,7 @@ fn consuming_more_than_was_offered_ends_at_the_buffer_and_frees_it() {
     let root = Root::new();
     let mut conn = root.conn();
     conn.handle_input(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    common::read_files(&mut conn, root.t0);
     let len = conn.next_output().len();
     conn.consume(5, root.t0);
     conn.consume(len - 5 + 100, root.t0);
@@ -119,6 +121,7 @@ fn consuming_past_each_file_chunk_still_ends_the_response() {
     conn.handle_input(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
     let mut rounds = 0;
     loop {
+        common::read_files(&mut conn, root.t0);
         let offered = conn.next_output().len();
         if offered == 0 {
             break;

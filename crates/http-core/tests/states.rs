@@ -166,6 +166,8 @@ fn closing_after_connection_close() {
     let mut input = b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec();
     input.extend_from_slice(GET_HELLO); // never answered
     conn.handle_input(&input, root.t0);
+    assert_eq!(conn.phase(), Phase::Respond, "the file is still to be read");
+    common::read_files(&mut conn, root.t0);
     assert_eq!(conn.phase(), Phase::Closing);
     assert!(!conn.wants_read());
     assert!(!conn.is_closed(), "the response is still to be written");
@@ -190,7 +192,9 @@ fn pipelining_answers_in_order_in_one_write() {
     ]
     .concat();
     conn.handle_input(&input, root.t0);
-    // All five responses are in memory: one next_output() holds them all.
+    // The server reads the file the last one needs; then all five responses are in memory, and
+    // one next_output() holds them all.
+    common::read_files(&mut conn, root.t0);
     let first = conn.next_output().to_vec();
     let resps = parse(&first, &[false, false, true, false, false]);
     let statuses: Vec<u16> = resps.iter().map(|r| r.status).collect();
@@ -280,6 +284,7 @@ fn big_file_streams_in_bounded_chunks() {
     let mut all = Vec::new();
     let mut peak = 0;
     loop {
+        common::read_files(&mut conn, root.t0);
         let out = conn.next_output();
         if out.is_empty() {
             break;
@@ -315,7 +320,9 @@ fn sendfile_range_after_head() {
     conn.consume_file(50_000, root.t0);
     let range = conn.sendfile_range().expect("rest of the file");
     assert_eq!((range.offset, range.len), (50_000, BIG_LEN as u64 - 50_000));
-    // Mixing: the rest may also be pulled through next_output.
+    // Mixing: the rest may also be read and written through next_output.
+    assert_eq!(conn.file_read().map(|r| r.offset), Some(50_000));
+    common::read_files(&mut conn, root.t0);
     let chunk = conn.next_output().to_vec();
     assert_eq!(chunk[0], big_byte(50_000));
     assert!(
@@ -338,7 +345,17 @@ fn small_file_is_one_buffer_with_head() {
     let root = Root::new();
     let mut conn = root.conn();
     conn.handle_input(GET_HELLO, root.t0);
-    assert!(conn.sendfile_range().is_none());
+    assert!(
+        conn.sendfile_range().is_none(),
+        "a small body is never sent with sendfile"
+    );
+    assert!(
+        conn.next_output().ends_with(b"\r\n\r\n"),
+        "the head, before the read"
+    );
+    assert_eq!(conn.file_read().map(|r| (r.offset, r.len)), Some((0, 6)));
+    common::read_files(&mut conn, root.t0);
+    assert!(conn.file_read().is_none());
     let out = conn.next_output();
     assert!(out.ends_with(b"\r\n\r\nhello\n"));
 }
@@ -368,6 +385,7 @@ fn truncated_file_closes_connection() {
     conn.handle_input(b"GET /shrinks.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
     let head = conn.next_output().len();
     conn.consume(head, root.t0);
+    common::read_files(&mut conn, root.t0);
     let n = conn.next_output().len();
     conn.consume(n, root.t0);
     std::fs::File::options()
@@ -376,6 +394,14 @@ fn truncated_file_closes_connection() {
         .expect("open")
         .set_len(100)
         .expect("truncate");
+    let read = conn.fill_file_read(root.t0, |file, offset, buf| {
+        use std::os::unix::fs::FileExt;
+        file.read_at(buf, offset)
+    });
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::UnexpectedEof)
+    );
     assert!(conn.next_output().is_empty());
     assert!(conn.is_closed());
     assert_eq!(conn.responses_sent(), 0);

@@ -102,6 +102,8 @@ pub enum Kind {
     Read,
     /// `aio_write` from the buffer.
     Write,
+    /// `aio_read` of a regular file, at an offset, into the buffer.
+    FileRead,
 }
 
 /// The control block and its buffer, in one allocation that never moves.
@@ -187,7 +189,21 @@ impl Op {
 
     /// Start `aio_read(fd)` into the buffer.
     pub fn submit_read(&mut self, fd: RawFd, notify: Notify) -> io::Result<()> {
-        self.submit(Kind::Read, fd, 0..BUF_SIZE, notify)
+        self.submit(Kind::Read, fd, 0..BUF_SIZE, 0, notify)
+    }
+
+    /// Start `aio_read` of `len` bytes of the regular file `fd` from `offset` into the buffer:
+    /// the use POSIX AIO was designed for. `fd` must stay open until the read is reaped.
+    pub fn submit_file_read(
+        &mut self,
+        fd: RawFd,
+        offset: u64,
+        len: usize,
+        notify: Notify,
+    ) -> io::Result<()> {
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
+        self.submit(Kind::FileRead, fd, 0..len.min(BUF_SIZE), offset, notify)
     }
 
     /// Start `aio_write(fd)` of `buffer[range]`.
@@ -197,7 +213,7 @@ impl Op {
         range: std::ops::Range<usize>,
         notify: Notify,
     ) -> io::Result<()> {
-        self.submit(Kind::Write, fd, range, notify)
+        self.submit(Kind::Write, fd, range, 0, notify)
     }
 
     fn submit(
@@ -205,6 +221,7 @@ impl Op {
         kind: Kind,
         fd: RawFd,
         range: std::ops::Range<usize>,
+        offset: libc::off_t,
         notify: Notify,
     ) -> io::Result<()> {
         if self.in_flight.is_some() || range.start > range.end || range.end > BUF_SIZE {
@@ -223,8 +240,9 @@ impl Op {
                 .add(range.start)
                 .cast::<c_void>();
             (*cb).aio_nbytes = range.end - range.start;
-            // Sockets have no offset: glibc's `pread` gets ESPIPE and it falls back to `read`.
-            (*cb).aio_offset = 0;
+            // Sockets have no offset (0: glibc's `pread` gets ESPIPE and it falls back to
+            // `read`); a file read starts at its offset.
+            (*cb).aio_offset = offset;
             (*cb).aio_reqprio = 0;
             let event = &mut (*cb).aio_sigevent;
             match notify {
@@ -246,12 +264,13 @@ impl Op {
         // freed or touched until the operation is reaped (module invariant).
         let ret = unsafe {
             match kind {
-                Kind::Read => libc::aio_read(&raw mut (*slot).cb),
+                Kind::Read | Kind::FileRead => libc::aio_read(&raw mut (*slot).cb),
                 Kind::Write => libc::aio_write(&raw mut (*slot).cb),
             }
         };
         let what = match kind {
             Kind::Read => "aio_read",
+            Kind::FileRead => "aio_read (file)",
             Kind::Write => "aio_write",
         };
         cvt(ret, what)?;

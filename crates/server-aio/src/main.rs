@@ -61,9 +61,16 @@
 //!   (or `SHUT_RDWR`) the socket: the blocked `read` returns 0, the operation completes, and only
 //!   then is the control block freed. No control block is ever freed while in flight (see
 //!   `aio.rs`).
-//! - One operation in flight per connection (read *or* write), so each connection is
-//!   half-duplex, and every response byte is copied once into the control block's buffer (no
-//!   `sendfile`; file bodies are `next_output()` chunks).
+//! - One operation in flight per connection (read *or* write *or* a file read), so each
+//!   connection is half-duplex, and every response byte is copied once into the control block's
+//!   buffer (no `sendfile`).
+//! - File bodies are read with `aio_read` on the regular file, at the offset
+//!   [`http_core::Connection::file_read`] names — the use POSIX AIO was designed for — so the
+//!   main thread never waits for the disk; a small file's bytes then leave with its head in one
+//!   `aio_write`. Opening the file (`openat2`, `fstat`, in `http-core`) is still done on the main
+//!   thread: it decides the status line. glibc queues requests on the *same* descriptor behind
+//!   one another on one helper thread; each response opens its own descriptor, so concurrent
+//!   reads of one hot file do not serialise here.
 //! - `--notify signal` queues one real-time signal per completion: `RLIMIT_SIGPENDING` must
 //!   exceed the connection count or completions are silently lost (a warning at start says
 //!   so), or use `--notify suspend`.
@@ -356,6 +363,25 @@ impl Server {
         match kind {
             Kind::Read => self.on_read_complete(token, result, now),
             Kind::Write => self.on_write_complete(token, result, now),
+            Kind::FileRead => self.on_file_read_complete(token, result, now),
+        }
+    }
+
+    /// An `aio_read` of the response's file finished: hand the bytes to `http-core` (a failed
+    /// read, or a file that ended early, makes it give the connection up), then go on.
+    fn on_file_read_complete(&mut self, token: u64, result: io::Result<usize>, now: Instant) {
+        let Some(client) = self.clients.get_mut(token) else {
+            return;
+        };
+        let op = &client.op;
+        let read = client.conn.fill_file_read(now, |_, _, dest| {
+            let n = result?.min(dest.len());
+            dest[..n].copy_from_slice(op.data(n));
+            Ok(n)
+        });
+        match read {
+            Ok(_) => self.next_step(token, now),
+            Err(err) => self.close_after_error(token, &err),
         }
     }
 
@@ -467,9 +493,19 @@ impl Server {
             Some(submit_write(client, notify))
         } else if pump::interest(&client.conn).is_none() {
             None // http-core is done with it
+        } else if let Some(read) = client.conn.file_read() {
+            // The response's body comes from a file: `aio_read` it (a small one then leaves
+            // with its head in one write).
+            let (fd, offset, len) = (read.file.as_raw_fd(), read.offset, read.len);
+            Some(client.op.submit_file_read(fd, offset, len, notify))
         } else if client.conn.wants_write() {
-            client.unwritten = fill_buffer(client, now);
-            Some(submit_write(client, notify))
+            match fill_buffer(client, now) {
+                Ok(range) => {
+                    client.unwritten = range;
+                    Some(submit_write(client, notify))
+                }
+                Err(err) => Some(Err(err)),
+            }
         } else if client.cut || (draining && pump::is_idle(&client.conn)) {
             None // timed out, or shutting down between requests: nothing left to write
         } else if client.conn.wants_read() {
@@ -501,12 +537,23 @@ impl Server {
             let Some(client) = self.clients.get_mut(token) else {
                 continue;
             };
-            client.conn.handle_timeout(now);
             match client.op.in_flight() {
-                Some(Kind::Read) => cut(client, libc::SHUT_RD),
+                // A file read ends on its own, soon; the connection (and the file it reads)
+                // must stay as they are until then. Its completion watches the deadline again.
+                Some(Kind::FileRead) => {}
+                Some(Kind::Read) => {
+                    client.conn.handle_timeout(now);
+                    cut(client, libc::SHUT_RD);
+                }
                 // A write blocked on a full send buffer: the peer stopped reading.
-                Some(Kind::Write) => cut(client, libc::SHUT_RDWR),
-                None => self.next_step(token, now),
+                Some(Kind::Write) => {
+                    client.conn.handle_timeout(now);
+                    cut(client, libc::SHUT_RDWR);
+                }
+                None => {
+                    client.conn.handle_timeout(now);
+                    self.next_step(token, now);
+                }
             }
         }
     }
@@ -599,12 +646,13 @@ impl Server {
 
 /// Copy as much of the connection's output as fits into the operation's buffer, telling
 /// `http-core` it is consumed (it now belongs to the control block). Returns the filled range.
-fn fill_buffer(client: &mut Client, now: Instant) -> Range<usize> {
+fn fill_buffer(client: &mut Client, now: Instant) -> io::Result<Range<usize>> {
     let Some(buf) = client.op.buffer_mut() else {
-        return 0..0;
+        return Ok(0..0);
     };
     let mut len = 0;
     while len < BUF_SIZE {
+        // A file read that is due stops the copy: it is submitted next (`next_step`).
         let out = client.conn.next_output();
         if out.is_empty() {
             break;
@@ -614,7 +662,7 @@ fn fill_buffer(client: &mut Client, now: Instant) -> Range<usize> {
         client.conn.consume(n, now);
         len += n;
     }
-    0..len
+    Ok(0..len)
 }
 
 /// Hand the unwritten part of the buffer to `aio_write`.

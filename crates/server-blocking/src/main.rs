@@ -386,6 +386,8 @@ fn on_writable(stream: &TcpStream, conn: &mut Connection) -> io::Result<()> {
             )),
         };
     }
+    // A file body is read here, on this thread, with `pread` (a small one joins its head).
+    pump::read_file(conn, Instant::now())?;
     let output = conn.next_output();
     if output.is_empty() {
         return Err(io::Error::other(

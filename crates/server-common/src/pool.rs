@@ -98,8 +98,65 @@ fn worker_loop(jobs: &Mutex<Receiver<Job>>) {
 mod tests {
     use super::*;
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
     #[test]
     fn a_closed_pool_says_so() {
         assert_eq!(PoolClosed.to_string(), "thread pool is shut down");
+    }
+
+    /// Jobs that take a while, each counted when it finishes.
+    fn slow_jobs(pool: &ThreadPool, n: usize) -> Arc<AtomicUsize> {
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..n {
+            let done = Arc::clone(&done);
+            pool.execute(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+            .expect("the pool is open");
+        }
+        done
+    }
+
+    #[test]
+    fn join_returns_once_every_queued_job_has_run() {
+        let pool = ThreadPool::new("test-join", 2, 16).expect("threads");
+        let done = slow_jobs(&pool, 6);
+        pool.join();
+        assert_eq!(done.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn dropping_the_pool_also_waits_for_its_jobs() {
+        let pool = ThreadPool::new("test-drop", 1, 16).expect("threads");
+        let done = slow_jobs(&pool, 3);
+        drop(pool);
+        assert_eq!(done.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn every_worker_takes_jobs() {
+        let pool = ThreadPool::new("test-spread", 3, 16).expect("threads");
+        let names = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+        // Three jobs that wait for each other can only finish if three threads run them.
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        for _ in 0..3 {
+            let (names, barrier) = (Arc::clone(&names), Arc::clone(&barrier));
+            pool.execute(move || {
+                barrier.wait();
+                let name = std::thread::current().name().map(str::to_owned);
+                if let Ok(mut names) = names.lock() {
+                    names.insert(name.unwrap_or_default());
+                }
+            })
+            .expect("the pool is open");
+        }
+        pool.join();
+        let names = names.lock().map(|n| n.clone()).unwrap_or_default();
+        let expected: std::collections::BTreeSet<String> =
+            (0..3).map(|i| format!("test-spread-{i}")).collect();
+        assert_eq!(names, expected);
     }
 }

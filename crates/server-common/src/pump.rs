@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use http_core::Connection;
@@ -140,6 +141,8 @@ pub fn write_ready<S: Write + AsFd>(
                 }
             }
         }
+        // A file body to read first (a small one joins its head: one write for both).
+        read_file(conn, now)?;
         let pending = conn.next_output();
         if pending.is_empty() {
             // Everything the connection had is written (it may produce more after more input).
@@ -164,6 +167,28 @@ pub fn write_ready<S: Write + AsFd>(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Do the file read the connection asks for, if any ([`Connection::file_read`]), with one
+/// `pread(2)` on the calling thread. This is how every readiness server reads files, and why it
+/// may wait for the disk on a page-cache miss: a regular file is always "ready" (`select` and
+/// `poll` report it readable at once, and `epoll_ctl` refuses it with `EPERM`, see `epoll(7)`),
+/// so readiness has nothing to say about it. `Err`: the read failed or the file shrank; the
+/// connection is closed.
+pub fn read_file(conn: &mut Connection, now: Instant) -> io::Result<()> {
+    if conn.file_read().is_none() {
+        return Ok(());
+    }
+    conn.fill_file_read(now, |file, offset, buf| {
+        loop {
+            match file.read_at(buf, offset) {
+                // A signal before any byte was read: read again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    })
+    .map(|_| ())
 }
 
 /// Close a finished connection politely: send our FIN first (`shutdown(SHUT_WR)`), then discard

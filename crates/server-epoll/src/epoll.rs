@@ -151,3 +151,20 @@ impl Notifier {
         self.pending.swap(false, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Why a readiness loop reads files with a plain `pread`: epoll will not even watch a regular
+    /// file (`epoll_ctl(2)`: `EPERM`, "the target file fd does not support epoll").
+    #[test]
+    fn epoll_refuses_to_watch_a_regular_file() {
+        let epoll = create().expect("epoll_create1");
+        let file = std::fs::File::open(std::env::current_exe().expect("test binary path"))
+            .expect("open a regular file");
+        let err = add(&epoll, &file, EpollFlags::EPOLLIN, 1).expect_err("EPERM");
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("os error 1"), "EPERM: {err}");
+    }
+}

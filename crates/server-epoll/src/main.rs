@@ -35,9 +35,16 @@
 //! of requests. There is no `epoll_ctl` per request: the loop remembers what each socket is
 //! registered for and calls `EPOLL_CTL_MOD` only when that changes (a full send buffer, a closed
 //! read side). The response is written right after the read, without waiting for `EPOLLOUT`: the
-//! send buffer almost always has room. (`http-core` adds its own file syscalls: `openat2`,
-//! `statx`, `pread64`, `close`.) Large files go out with `sendfile(2)` (zero copy;
-//! `--no-sendfile` to compare).
+//! send buffer almost always has room. (A file adds `openat2` and `statx` in `http-core`, the
+//! `pread64` of its contents here, and `close`.) Large files go out with `sendfile(2)` (zero
+//! copy; `--no-sendfile` to compare).
+//!
+//! Files are read with a plain `pread`, and may make the loop wait for the disk on a page-cache
+//! miss: readiness cannot help with regular files. `epoll_ctl` refuses them with `EPERM`
+//! (`epoll_ctl(2)`; the test `epoll_refuses_to_watch_a_regular_file` shows it), and `select` and
+//! `poll` report them ready at once, always (`server-poll`'s
+//! `poll_reports_a_regular_file_ready_at_once`). Only a completion API (`server-aio`,
+//! `server-uring`) can hand a file read to someone else.
 //!
 //! ## Where the thread waits; readiness, not completion
 //!

@@ -457,3 +457,25 @@ fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<u
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
     sys::cvt(ready, "poll").map(|n| usize::try_from(n).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    /// Why a readiness loop reads files with a plain `pread`: `poll(2)` reports a regular file
+    /// readable (and writable) at once, always — readiness says nothing about the disk.
+    #[test]
+    fn poll_reports_a_regular_file_ready_at_once() {
+        let file = std::fs::File::open(std::env::current_exe().expect("test binary path"))
+            .expect("open a regular file");
+        let mut fds = [libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLOUT,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd, for the duration of the call; a zero timeout never blocks.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+        assert_eq!(ready, 1);
+        assert_eq!(fds[0].revents, libc::POLLIN | libc::POLLOUT);
+    }
+}

@@ -24,17 +24,28 @@
 //!    close of the previous turn's completions) *and* sleeps until at least one completion is
 //!    ready. Then the completions are read straight from shared memory: no syscall per event.
 //! 4. Per connection: `Recv` (the kernel picks a buffer from the pool when bytes arrive) →
-//!    [`http_core::Connection::handle_input`] → `Send` of `next_output()` (file bodies too, chunk
-//!    by chunk) → `Recv` … → on an idle timeout, `AsyncCancel` of the pending receive or send (a
+//!    [`http_core::Connection::handle_input`] → for a file body, a `Read` of the file
+//!    (`IORING_OP_READ` at the offset [`http_core::Connection::file_read`] names, into a buffer the
+//!    connection holds until the completion; a small file then leaves with its head) → `Send` of
+//!    `next_output()` (big files chunk by chunk: `Read`, `Send`, `Read`…) → `Recv` … → on an idle
+//!    timeout, `AsyncCancel` of the pending receive or send (a
 //!    reader that stopped reading), and on shutdown of the pending receive → `shutdown(SHUT_WR)`
 //!    and a short drain (the polite close of `server_common::pump`, two plain syscalls) →
 //!    `Close`.
 //!
 //! # Where the thread waits
 //!
-//! Only in `io_uring_enter`, for completions. Deadlines (the idle timeout, the shutdown grace,
-//! the accept back-off) are kept in a [`Deadlines`] table and a [`Grace`]; one `Timeout` operation is kept armed for
-//! the nearest of them, so that "time passed" arrives as one more completion.
+//! In `io_uring_enter`, for completions: socket bytes *and file contents* arrive as completions,
+//! so a page-cache miss does not stop the loop (the kernel's io-wq workers wait for the disk).
+//! Deadlines (the idle timeout, the shutdown grace, the accept back-off) are kept in a
+//! [`Deadlines`] table and a [`Grace`]; one `Timeout` operation is kept armed for the nearest of
+//! them, so that "time passed" arrives as one more completion.
+//!
+//! Precisely: *opening* a file is still synchronous. `http-core` resolves the path with
+//! `openat2(RESOLVE_BENEATH)` and `fstat`s it on this thread, because the status line (404, 403,
+//! 304, 206) depends on the answers. Both touch only metadata, usually in the dentry and inode
+//! caches; a cold metadata lookup does wait for the disk. (`IORING_OP_OPENAT2` and
+//! `IORING_OP_STATX` could move them into the ring too; not done here.)
 //!
 //! # Readiness vs completion
 //!
@@ -130,7 +141,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use http_core::{Config, Connection};
+use http_core::{Config, Connection, FILE_CHUNK_BYTES};
 use io_uring::cqueue;
 use server_common::accept::{self, AcceptVerdict};
 use server_common::cli::{self, CommonArgs};
@@ -153,6 +164,9 @@ const POOL_BUF_LEN: usize = 16 * 1024;
 const POOL_GROUP: u16 = 0;
 /// Exit status when the kernel refuses io_uring (distinct from 1, a start-up error).
 const EXIT_URING_UNAVAILABLE: u8 = 2;
+/// File read buffers kept for reuse once their read completed (more are allocated on demand
+/// while many reads are in flight, and freed afterwards).
+const SPARE_FILE_BUFS: usize = 64;
 
 /// io_uring server: accept, recv and send are operations whose completions one thread reaps.
 #[derive(Debug, Parser)]
@@ -237,6 +251,8 @@ enum Io {
     Recv,
     /// A `Send` of bytes inside this client's connection.
     Send,
+    /// A `Read` of the response's file into `Client::file_buf`.
+    FileRead,
 }
 
 /// How a connection ends.
@@ -256,6 +272,9 @@ struct Client {
     /// `None` once the `Close` operation owns the descriptor.
     stream: Option<TcpStream>,
     conn: Connection,
+    /// The buffer a file `Read` fills (`Some` only while one is in flight): it lives in the
+    /// client so that a client abandoned at exit takes it along (see `abandon_leftovers`).
+    file_buf: Option<Box<[u8]>>,
     /// Only looked up with `--log`.
     peer: Option<SocketAddr>,
     io: Io,
@@ -311,6 +330,9 @@ struct Server {
     starved: VecDeque<usize>,
     /// Reused between turns to hold the reaped completions.
     completions: Vec<cqueue::Entry>,
+    /// File read buffers ([`FILE_CHUNK_BYTES`] each) not in use, kept for the next read
+    /// (at most [`SPARE_FILE_BUFS`]).
+    spare_file_bufs: Vec<Box<[u8]>>,
 }
 
 impl fmt::Debug for Server {
@@ -355,6 +377,7 @@ impl Server {
             grace: Grace::new(),
             starved: VecDeque::new(),
             completions: Vec::with_capacity(CQ_ENTRIES as usize),
+            spare_file_bufs: Vec::new(),
         }
     }
 
@@ -433,6 +456,7 @@ impl Server {
             Some(Token::Send(slot)) => self.on_send_complete(slot, result, now),
             Some(Token::Cancel(slot)) => self.on_cancel_complete(slot, now),
             Some(Token::Close(slot)) => self.on_close_complete(slot, result),
+            Some(Token::FileRead(slot)) => self.on_file_read_complete(slot, result, now),
             None => {
                 eprintln!(
                     "warning: completion with unknown user_data {}",
@@ -547,6 +571,7 @@ impl Server {
         let client = Box::new(Client {
             stream: Some(stream),
             conn: Connection::new(Arc::clone(&self.config), now),
+            file_buf: None,
             peer,
             io: Io::Idle,
             in_flight: 0,
@@ -590,6 +615,11 @@ impl Server {
         }
         let (wants_write, wants_read) = (client.conn.wants_write(), client.conn.wants_read());
         let has_deadline = client.conn.deadline().is_some();
+        if wants_write && client.conn.file_read().is_some() {
+            // The body comes from a file: the kernel reads it first (a small one then leaves
+            // with its head in one send).
+            return self.submit_file_read(slot);
+        }
         if wants_write && self.submit_send(slot)? {
             // The response (or its next chunk) is on its way.
         } else if stopping {
@@ -698,6 +728,75 @@ impl Server {
         Ok(true)
     }
 
+    /// Queue a `Read` of the file bytes the connection asks for ([`Connection::file_read`]) into
+    /// a buffer the client holds until the completion.
+    fn submit_file_read(&mut self, slot: usize) -> io::Result<()> {
+        let mut buf = self
+            .spare_file_bufs
+            .pop()
+            .unwrap_or_else(|| vec![0; FILE_CHUNK_BYTES].into_boxed_slice());
+        let Some(client) = client_mut(&mut self.clients, slot) else {
+            return Ok(());
+        };
+        let Some(read) = client.conn.file_read() else {
+            return Ok(());
+        };
+        let len = read.len.min(buf.len());
+        let (fd, offset) = (read.file.as_raw_fd(), read.offset);
+        let ptr = buf.as_mut_ptr();
+        // Moving the box into the client moves the pointer, not the heap bytes it points to.
+        client.file_buf = Some(buf);
+        let len32 = u32::try_from(len).unwrap_or(u32::MAX);
+        // SAFETY: `ptr..ptr+len` is the boxed buffer now held in `client.file_buf`, which is
+        // taken out only in `on_file_read_complete` (after this completion) or leaked with the
+        // client by `abandon_leftovers`; nothing reads or writes it meanwhile. The file stays
+        // open: it belongs to the connection's response, which cannot end while `io ==
+        // Io::FileRead` (`advance` returns early and no other `&mut` method of the connection
+        // runs until the completion).
+        unsafe {
+            self.ring
+                .push_read(fd, ptr, len32, offset, Token::FileRead(slot))
+        }?;
+        client.io = Io::FileRead;
+        client.in_flight += 1;
+        Ok(())
+    }
+
+    /// A file read completed: hand its bytes to the connection (a failed or short-at-the-end
+    /// read makes http-core give the connection up), then go on.
+    fn on_file_read_complete(&mut self, slot: usize, result: i32, now: Instant) -> io::Result<()> {
+        let Some(client) = client_mut(&mut self.clients, slot) else {
+            return Ok(());
+        };
+        client.io = Io::Idle;
+        client.cancelling = false;
+        client.in_flight -= 1;
+        let Some(buf) = client.file_buf.take() else {
+            return Ok(());
+        };
+        let filled = match result {
+            // Cancelled (a timeout or shutdown): nothing was read; `advance` decides.
+            e if e == -libc::ECANCELED || e == -libc::EINTR || e == -libc::EAGAIN => None,
+            n if n >= 0 => Some(Ok(usize::try_from(n).unwrap_or(0))),
+            e => Some(Err(completion_error(e))),
+        };
+        if let Some(filled) = filled {
+            let read = client.conn.fill_file_read(now, |_, _, dest| {
+                let n = filled?;
+                let n = n.min(dest.len()).min(buf.len());
+                dest[..n].copy_from_slice(&buf[..n]);
+                Ok(n)
+            });
+            if let Err(err) = read {
+                eprintln!("warning: reading a file for a response: {err}; closing the connection");
+            }
+        }
+        if self.spare_file_bufs.len() < SPARE_FILE_BUFS {
+            self.spare_file_bufs.push(buf);
+        }
+        self.advance(slot, now)
+    }
+
     /// A send completed: `n` bytes went out (perhaps fewer than asked), or an error.
     fn on_send_complete(&mut self, slot: usize, result: i32, now: Instant) -> io::Result<()> {
         let Some(client) = client_mut(&mut self.clients, slot) else {
@@ -757,6 +856,7 @@ impl Server {
             Io::Idle => return Ok(()),
             Io::Recv => Token::Recv(slot),
             Io::Send => Token::Send(slot),
+            Io::FileRead => Token::FileRead(slot),
         };
         if !client.cancelling {
             self.ring.push_cancel(target, Token::Cancel(slot))?;
@@ -835,7 +935,7 @@ impl Server {
                 Io::Idle => self.advance(slot, now)?,
                 // A receive or send is pending: cancel it; its `ECANCELED` completion leads to
                 // `advance`, which then sees the passed deadline.
-                Io::Recv | Io::Send => self.cancel_io(slot)?,
+                Io::Recv | Io::Send | Io::FileRead => self.cancel_io(slot)?,
             }
         }
     }
@@ -876,7 +976,7 @@ impl Server {
                 // Nothing in flight (waiting for a deadline): `advance` closes it.
                 Io::Idle => self.advance(slot, now)?,
                 // A response is being sent: let it finish; `advance` closes it afterwards.
-                Io::Send => {}
+                Io::Send | Io::FileRead => {}
             }
         }
         Ok(())

@@ -47,6 +47,8 @@ pub enum Token {
     Cancel(usize),
     /// The `Close` of that connection's socket.
     Close(usize),
+    /// A `Read` of the file that connection's response body comes from.
+    FileRead(usize),
 }
 
 const KIND_BITS: u32 = 8;
@@ -60,6 +62,7 @@ const RECV: u64 = 16;
 const SEND: u64 = 17;
 const CANCEL: u64 = 18;
 const CLOSE: u64 = 19;
+const FILE_READ: u64 = 20;
 
 impl Token {
     /// The `user_data` value for this token.
@@ -75,6 +78,7 @@ impl Token {
             Token::Send(slot) => (SEND, slot),
             Token::Cancel(slot) => (CANCEL, slot),
             Token::Close(slot) => (CLOSE, slot),
+            Token::FileRead(slot) => (FILE_READ, slot),
         };
         ((slot as u64) << KIND_BITS) | kind
     }
@@ -93,6 +97,7 @@ impl Token {
             SEND => Token::Send(slot),
             CANCEL => Token::Cancel(slot),
             CLOSE => Token::Close(slot),
+            FILE_READ => Token::FileRead(slot),
             _ => return None,
         };
         Some(token)
@@ -120,6 +125,7 @@ const REQUIRED: &[(u8, &str)] = &[
     (opcode::TimeoutUpdate::CODE, "IORING_OP_TIMEOUT_REMOVE"),
     (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD"),
     (opcode::Close::CODE, "IORING_OP_CLOSE"),
+    (opcode::Read::CODE, "IORING_OP_READ"),
     (opcode::ProvideBuffers::CODE, "IORING_OP_PROVIDE_BUFFERS"),
 ];
 
@@ -349,6 +355,31 @@ impl Ring {
         unsafe { self.push(entry) }
     }
 
+    /// Read `len` bytes of the regular file `fd` from `offset` into `buf`: file contents read by
+    /// the kernel, the loop thread never waits for the disk. A read may complete short (the
+    /// result says how many bytes; 0 at end of file).
+    ///
+    /// # Safety
+    ///
+    /// `buf..buf+len` must stay allocated and unmoved, and nothing else may read or write it,
+    /// until this read's completion has been reaped; `fd` must stay open until then.
+    pub unsafe fn push_read(
+        &mut self,
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        offset: u64,
+        token: Token,
+    ) -> io::Result<()> {
+        let entry = opcode::Read::new(types::Fd(fd), buf, len)
+            .offset(offset)
+            .build()
+            .user_data(token.to_user_data());
+        // SAFETY: the caller keeps `buf` valid, unaliased and in place, and `fd` open, until the
+        // completion (this function's contract).
+        unsafe { self.push(entry) }
+    }
+
     /// A timeout that completes (`ETIME`) after `after`: the loop's wake-up for its nearest
     /// deadline. `count` 0 = a pure timer, not "after N completions".
     pub fn push_timeout(&mut self, after: Duration) -> io::Result<()> {
@@ -480,6 +511,7 @@ mod tests {
             Token::Send(7),
             Token::Cancel(123_456),
             Token::Close(usize::MAX >> KIND_BITS),
+            Token::FileRead(42),
         ];
         for token in tokens {
             assert_eq!(Token::from_user_data(token.to_user_data()), Some(token));

@@ -75,10 +75,24 @@ impl Root {
     }
 }
 
-/// Take all output the connection has, consuming it as a server would.
+/// Do the file reads the connection asks for, with `pread`, as a readiness server does.
+pub fn read_files(conn: &mut Connection, now: Instant) {
+    use std::os::unix::fs::FileExt;
+    while conn.file_read().is_some() {
+        if conn
+            .fill_file_read(now, |file, offset, buf| file.read_at(buf, offset))
+            .is_err()
+        {
+            return; // the connection is closed
+        }
+    }
+}
+
+/// Take all output the connection has, consuming it as a server would (file reads included).
 pub fn drain(conn: &mut Connection, now: Instant) -> Vec<u8> {
     let mut all = Vec::new();
     loop {
+        read_files(conn, now);
         let out = conn.next_output();
         if out.is_empty() {
             return all;
