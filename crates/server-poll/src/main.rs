@@ -343,15 +343,9 @@ impl EventLoop {
     /// Connections whose deadline passed: let `http-core` answer 408 or close, then write.
     fn on_timers(&mut self, now: Instant) {
         for fd in self.clients.time_out_due(now) {
-            let wants_write = self
-                .clients
-                .get_mut(fd)
-                .is_some_and(|client| client.conn.wants_write());
-            if wants_write {
-                self.on_writable(fd, now);
-            } else {
-                self.after_io(fd);
-            }
+            // A 408 to write, or nothing (the write finds no output and only settles the
+            // connection: it is closed).
+            self.on_writable(fd, now);
         }
     }
 
