@@ -148,6 +148,36 @@ mod tests {
         assert!(grace.finished(t0 + GRACE, false), "time is up");
     }
 
+    /// One test for the process-wide handlers: `install` registers SIGINT/SIGTERM once.
+    #[test]
+    fn a_request_sets_the_flag_wakes_the_descriptor_and_ends_wait() {
+        let shutdown = Shutdown::install().expect("signal handlers");
+        assert!(!shutdown.requested());
+        let mut fds = [PollFd::new(shutdown.wake_fd(), PollFlags::POLLIN)];
+        assert_eq!(poll(&mut fds, PollTimeout::ZERO).expect("poll"), 0, "quiet");
+        let requester = shutdown.clone();
+        let started = std::time::Instant::now();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            requester.request();
+        });
+        shutdown.wait();
+        assert!(
+            started.elapsed() >= Duration::from_millis(50),
+            "wait returned before the request"
+        );
+        assert!(shutdown.requested());
+        let mut fds = [PollFd::new(shutdown.wake_fd(), PollFlags::POLLIN)];
+        assert_eq!(
+            poll(&mut fds, PollTimeout::ZERO).expect("poll"),
+            1,
+            "readable"
+        );
+        thread.join().expect("requester");
+        // Requested stays requested; waiting again returns at once.
+        shutdown.wait();
+    }
+
     #[test]
     fn grace_is_five_seconds() {
         assert_eq!(GRACE, Duration::from_secs(5));

@@ -174,6 +174,11 @@ mod tests {
         let second = slab.insert("second");
         assert_ne!(first, second, "a reused slot gets a new serial");
         assert_eq!(slab.get(first), None);
+        assert_eq!(
+            slab.get_mut(first),
+            None,
+            "a stale token finds nothing to change"
+        );
         assert_eq!(slab.remove(first), None);
         assert_eq!(slab.get(second), Some(&"second"));
         assert!(!slab.is_empty());
