@@ -313,8 +313,15 @@ fn sendfile_range_after_head() {
     let mut conn = root.conn();
     conn.handle_input(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
     assert!(conn.sendfile_range().is_none(), "the head comes first");
+    assert!(
+        conn.file_read().is_none(),
+        "no chunk is read before the head is out: the server may still choose sendfile"
+    );
     let head_len = conn.next_output().len();
-    conn.consume(head_len, root.t0);
+    conn.consume(head_len - 1, root.t0);
+    assert!(conn.file_read().is_none(), "one byte of the head is left");
+    conn.consume(1, root.t0);
+    assert_eq!(conn.file_read().map(|r| (r.offset, r.len)), Some((0, 65_536)));
     let range = conn.sendfile_range().expect("file part is next");
     assert_eq!((range.offset, range.len), (0, BIG_LEN as u64));
     conn.consume_file(50_000, root.t0);
