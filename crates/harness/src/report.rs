@@ -594,3 +594,6 @@ fn measured(row: &Row, id: &str) -> bool {
         .and_then(|c| c.load.as_ref())
         .is_some_and(|l| l.latency.count > 0)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! Unit tests of `report`: results.md rendered from a small hand-made run.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::load::{Errors, Latency, LoadReport};
+use crate::results::{Machine, ServerFigures, Settings, Syscalls};
+
+/// A keep-alive scenario with `clients` clients.
+fn keepalive(clients: usize) -> Scenario {
+    Scenario {
+        id: format!("keepalive-{clients}"),
+        title: format!("Keep-alive, {clients} clients"),
+        group: "keepalive",
+        clients,
+        idle: 0,
+        close: false,
+        path: "/small.html".into(),
+    }
+}
+
+/// A measured cell: `rps` requests/s, `p99_us` p99, `errors`, on a disturbed server CPU.
+fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
+    let load = LoadReport {
+        url: "http://127.0.0.1:1/small.html".into(),
+        clients: 1,
+        threads: 1,
+        close: false,
+        rate: None,
+        idle_requested: 0,
+        idle_established: 0,
+        seconds: 1.0,
+        requests: rps as u64,
+        requests_per_sec: rps,
+        bytes_read: 0,
+        body_bytes: 0,
+        mb_per_sec: 1.25,
+        connections: 1,
+        latency: Latency {
+            count: 10,
+            p50_us: 80.0,
+            p99_us,
+            p999_us: 2_500.0,
+            max_us: 1_200_000.0,
+            ..Latency::default()
+        },
+        connect: None,
+        errors,
+        status_codes: BTreeMap::from([(200, 10), (503, errors.non_2xx)]),
+        loop_allocations: 0,
+    };
+    let server = ServerFigures {
+        cpu_seconds: 0.5,
+        cpu_ms_per_1k_requests: Some(12.34),
+        context_switches: 100,
+        context_switches_per_request: None,
+        context_switch_source: "threads",
+        peak_rss_kib: 2048,
+        threads: 3,
+        served_requests: None,
+        other_load_on_server_cpu: Some(0.5),
+    };
+    Cell {
+        na: None,
+        load: Some(load),
+        server: Some(server),
+    }
+}
+
+/// Two keep-alive scenarios; one measured row, one row that was not built.
+fn tiny_results() -> Results {
+    let errors = Errors {
+        non_2xx: 3,
+        reset: 1,
+        ..Errors::default()
+    };
+    let measured = Row {
+        server: "demo".into(),
+        mode: "fast".into(),
+        args: vec![],
+        na: None,
+        cells: BTreeMap::from([
+            (
+                "keepalive-1".into(),
+                measured_cell(1000.4, 150.0, Errors::default()),
+            ),
+            (
+                "keepalive-100".into(),
+                measured_cell(2000.0, 3_000.0, errors),
+            ),
+        ]),
+        syscalls: Ok(Syscalls {
+            requests: 100,
+            per_request: BTreeMap::from([
+                ("read".into(), 1.0),
+                ("write".into(), 2.5),
+                ("futex".into(), 0.001),
+            ]),
+            total_per_request: 3.501,
+        }),
+    };
+    let missing = Row {
+        server: "other".into(),
+        mode: String::new(),
+        args: vec![],
+        na: Some("not built".into()),
+        cells: BTreeMap::from([("keepalive-1".into(), Cell::na("not | built"))]),
+        syscalls: Err("not built".into()),
+    };
+    Results {
+        started: "2026-01-02T03:04:05Z".into(),
+        wall_seconds: 12.6,
+        load_average: ["0.10 0.20 0.30".into(), "1.00 2.00 3.00".into()],
+        machine: Machine {
+            host: "vm".into(),
+            cpu_model: "Test CPU".into(),
+            cpus: 2,
+            kernel: "6.1.0".into(),
+            glibc: "glibc 2.36".into(),
+            rustc: "rustc 1.90.0".into(),
+            nginx: None,
+            fd_limit: 1024,
+        },
+        settings: Settings {
+            quick: true,
+            seconds_per_cell: 0.5,
+            load_threads: 1,
+            server_cpu: Some(0),
+            load_cpu: None,
+            request_timeout_s: 1.0,
+            server_flags: vec!["--timeout".into(), "120".into()],
+            strace_seconds: Some(0.25),
+            strace_skipped: None,
+        },
+        scenarios: vec![keepalive(1), keepalive(100)],
+        rows: vec![measured, missing],
+    }
+}
+
+#[test]
+fn markdown_shows_the_run_the_tables_and_the_syscalls() {
+    let md = markdown(
+        &tiny_results(),
+        &[("p99-latency.svg", "p99 latency per server")],
+    );
+    let lines: Vec<&str> = md.lines().collect();
+    for expected in [
+        "# io-models benchmark run, 2026-01-02T03:04:05Z",
+        "Machine: Test CPU (2 CPUs), Linux 6.1.0, glibc 2.36, rustc 1.90.0. `ulimit -n` 1024.",
+        "![p99 latency per server](p99-latency.svg)",
+        "## Requests/s vs concurrency (keep-alive)",
+        "| server | 1 clients | 100 clients |",
+        "| demo fast | ⚠ 1000 | ⚠ 2000 (4 err) |",
+        "| other | n/a — not \\| built | n/a |",
+        "## Keep-alive, 100 clients (`keepalive-100`)",
+        "| demo fast | ⚠ 2000 | 1.2 | 80 µs | 3.00 ms | 2.50 ms | 1.20 s | non-2xx 3 (503), reset 1 | 12.3 | – | 2.0 MiB | 3 |",
+        "| other | n/a — not run | | | | | | | | | | |",
+        "| demo fast | 3.50 | write 2.50, read 1.00 |",
+        "| other | n/a | n/a — not built |",
+    ] {
+        assert!(lines.contains(&expected), "no line {expected:?} in:\n{md}");
+    }
+    for paragraph in [
+        "\n\nLoad: `harness load`, 1 thread, 0.5 s per cell (--quick), request timeout 1 s; \
+         servers on CPU 0, load on CPU any; every cell starts a fresh server (`--timeout 120`). \
+         Matrix: quick; whole run 13 s; load average 0.10 0.20 0.30 at the start, 1.00 2.00 \
+         3.00 at the end.\n\n",
+        "other processes used more than 10 % of the server's CPU",
+        "\n\nFrom a separate 0.25 s run under `strace -c -f` (keep-alive, 10 clients",
+    ] {
+        assert!(md.contains(paragraph), "no {paragraph:?} in:\n{md}");
+    }
+    assert!(
+        !md.contains("Requests/s vs idle"),
+        "no idle scenarios, no idle table"
+    );
+}
