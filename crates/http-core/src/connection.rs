@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use crate::body::{self, BodyLimits, Decoded, Framing};
 use crate::request::{self, HeadStatus, Method, Rejection, Request};
 use crate::response::{self, ConnectionHeader, ContentRange, ContentType, Head};
 use crate::route::{self, Reply};
-use crate::validators::{self, FileAnswer};
+use crate::validators::{self, FileAnswer, Validators};
 use crate::{
     Config, Exchange, FILE_CHUNK_BYTES, FileRange, FileRead, PIPELINE_OUTPUT_LIMIT,
     SMALL_BODY_BYTES,
@@ -64,12 +65,16 @@ enum Source {
     /// was read and not written yet. `inline`: a small body, appended to `out` right behind its
     /// head once read, so that head and body leave in one write.
     File {
-        file: File,
+        file: Arc<File>,
         offset: u64,
         remaining: u64,
         chunk: Vec<u8>,
         chunk_pos: usize,
         inline: bool,
+        /// Where the open-file cache keeps this (small, whole) file and the validators it was
+        /// opened with: its bytes are stored there once read. (Boxed: it is rare, and the
+        /// connection stays small.)
+        store: Option<Box<(PathBuf, Validators)>>,
     },
     /// `/bytes/N`: `remaining` bytes from body offset `offset`, sliced from a static array.
     Generated { offset: u64, remaining: u64 },
@@ -238,6 +243,7 @@ impl Connection {
                 chunk,
                 chunk_pos,
                 inline,
+                ..
                 // A big body's chunk is read only once what precedes it is written: until
                 // then the server may still choose to `sendfile` the whole rest instead.
             }) if *remaining > 0 && (*inline || (*chunk_pos == chunk.len() && !out_pending)) => {
@@ -276,12 +282,15 @@ impl Connection {
             chunk,
             chunk_pos,
             inline,
+            store,
         }) = &mut self.source
         else {
             return Ok(0);
         };
-        chunk.resize(len, 0);
-        let n = match read(file, *offset, chunk) {
+        // A small body gathers in `chunk` until it is whole; a big one's chunk is replaced.
+        let start = if *inline { chunk.len() } else { 0 };
+        chunk.resize(start + len, 0);
+        let n = match read(file, *offset, &mut chunk[start..]) {
             Ok(0) => Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "file shorter than its Content-Length (changed while being sent)",
@@ -297,18 +306,19 @@ impl Connection {
                 return Err(err);
             }
         };
-        chunk.truncate(n);
+        chunk.truncate(start + n);
         *chunk_pos = 0;
         *offset += n as u64;
         *remaining -= n as u64;
-        if *inline {
-            self.out.extend_from_slice(chunk);
-            chunk.clear();
-            if *remaining == 0 {
-                self.source = None; // closes the file
-                self.ends.push_back(self.out.len());
-                self.advance(now);
+        if *inline && *remaining == 0 {
+            if let (Some(store), Some(cache)) = (store, self.config.file_cache()) {
+                let (key, validators) = &**store;
+                cache.store_content(key, validators, chunk);
             }
+            self.out.extend_from_slice(chunk);
+            self.source = None; // frees the chunk; closes the file unless the cache holds it
+            self.ends.push_back(self.out.len());
+            self.advance(now);
         }
         Ok(n)
     }
@@ -363,6 +373,7 @@ impl Connection {
                 chunk,
                 chunk_pos,
                 inline: false,
+                ..
             }) if *chunk_pos == chunk.len() && *remaining > 0 => Some(FileRange {
                 file,
                 offset: *offset,
@@ -645,7 +656,7 @@ impl Connection {
 
     /// Route a complete request and queue its response.
     fn respond(&mut self, request: &Request, body: Vec<u8>, now: Instant) {
-        let reply = route::resolve(&self.config, request.method, &request.target, body);
+        let reply = route::resolve(&self.config, request.method, &request.target, body, now);
         let head_only = request.method == Method::Head;
         // A file's validators and the request's conditions decide between 200, 206, 304 and
         // 416. HEAD is answered exactly as GET would be, without the body.
@@ -791,6 +802,8 @@ impl Connection {
                 len,
                 content_type,
                 validators,
+                content,
+                cache_key,
             } => {
                 let head = Head {
                     content_type,
@@ -847,16 +860,29 @@ impl Connection {
                     ..head
                 };
                 response::write_head(&mut self.out, &head);
-                if !head_only && body_len > 0 {
+                if head_only || body_len == 0 {
+                    // No body bytes to queue.
+                } else if let Some(content) = content {
+                    // The open-file cache has the file's bytes: no read at all.
+                    let range = usize::try_from(start).unwrap_or(usize::MAX)
+                        ..usize::try_from(start + body_len).unwrap_or(usize::MAX);
+                    self.out.extend_from_slice(&content[range]);
+                } else {
                     // The server reads the body (`file_read`); a small one is then appended
-                    // right behind this head, so the whole response is one write.
+                    // right behind this head, so the whole response is one write. Once all of
+                    // a small file has been read, the cache keeps its bytes.
+                    let inline = body_len <= SMALL_BODY_BYTES;
+                    let store = cache_key
+                        .filter(|_| inline && start == 0 && body_len == len)
+                        .map(|key| Box::new((key, validators.clone())));
                     self.source = Some(Source::File {
                         file,
                         offset: start,
                         remaining: body_len,
                         chunk: Vec::new(),
                         chunk_pos: 0,
-                        inline: body_len <= SMALL_BODY_BYTES,
+                        inline,
+                        store,
                     });
                 }
                 body_len

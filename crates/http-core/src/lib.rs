@@ -130,7 +130,12 @@
 //! system, none on the socket (nginx without `open_file_cache` makes the same ones). Opening and
 //! `fstat` stay in the core: they decide the status line (404, 403, 304, 206) before any byte of
 //! the response exists, and on a warm dentry cache they do not wait for the disk. Reading the
-//! contents is what may wait for the disk, so that is handed to the server. Where `openat2` cannot decide (a directory, an absolute
+//! contents is what may wait for the disk, so that is handed to the server.
+//!
+//! The open-file cache ([`FileCacheSettings`], on by default; the private module `cache` has the
+//! rules) takes all four away for a file asked for again: the descriptor, metadata and
+//! validators are kept (re-checked with one open at most every second), and a small file's bytes
+//! too, so a keep-alive request for it costs the server one `recv` and one `send`. Where `openat2` cannot decide (a directory, an absolute
 //! symlink inside the root, an old kernel) the slow path adds a `readlink("/proc/self/fd/N")` to
 //! learn where the opened file really is. Parsing, routing and formatting the head of a 900-byte
 //! browser request take about 1 µs; with the small file a few µs, most of it in those calls (`cargo bench -p http-core` measures
@@ -159,6 +164,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod cache;
 mod connection;
 mod ranges;
 mod request;
@@ -172,6 +178,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use cache::{CACHED_FD_MIN, FileCacheSettings};
 pub use connection::{Connection, Phase};
 pub use response::{BYTES_PATTERN, bytes_pattern_at};
 
@@ -244,6 +251,9 @@ pub struct Config {
     /// The root directory opened once, so files can be opened relative to it with
     /// `openat2(RESOLVE_BENEATH)` (see `route.rs`); `None` if it could not be opened.
     root_dir: Option<Arc<route::RootDir>>,
+    /// The open-file cache, shared by every connection (and thread) using this configuration;
+    /// `None`: off ([`Config::set_file_cache`]).
+    file_cache: Option<Arc<cache::FileCache>>,
 }
 
 /// One answered request, recorded only when [`Config::log_requests`] is set.
@@ -304,7 +314,26 @@ impl Config {
             server_name: "io-models".to_owned(),
             clock_origin: (Instant::now(), SystemTime::now()),
             log_requests: false,
+            file_cache: Some(Arc::new(
+                cache::FileCache::new(FileCacheSettings::default()),
+            )),
         })
+    }
+
+    /// Turn the open-file cache on with `settings`, or off with `None` (it is on, with the
+    /// default settings, after [`Config::new`]). A fresh, empty cache either way.
+    pub fn set_file_cache(&mut self, settings: Option<FileCacheSettings>) {
+        self.file_cache = settings.map(|s| Arc::new(cache::FileCache::new(s)));
+    }
+
+    /// The open-file cache's settings; `None` when it is off.
+    pub fn file_cache_settings(&self) -> Option<&FileCacheSettings> {
+        self.file_cache.as_deref().map(cache::FileCache::settings)
+    }
+
+    /// The open-file cache, if on.
+    pub(crate) fn file_cache(&self) -> Option<&cache::FileCache> {
+        self.file_cache.as_deref()
     }
 
     /// The opened root directory, if it is still the one `root` names.

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use crate::Config;
 use crate::request::Method;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cache::Cached;
 use crate::response::ContentType;
 use crate::validators::Validators;
 
@@ -27,12 +31,16 @@ pub(crate) enum Reply {
     Echo(Vec<u8>),
     /// `GET /bytes/N`.
     Bytes(u64),
-    /// A regular file, opened, of this length.
+    /// A regular file, opened (perhaps by the open-file cache), of this length; `content`: its
+    /// whole contents, when the cache has them; `cache_key`: where the cache keeps it (so that
+    /// the contents, once read, can be stored there).
     File {
-        file: File,
+        file: Arc<File>,
         len: u64,
         content_type: ContentType,
         validators: Validators,
+        content: Option<Arc<[u8]>>,
+        cache_key: Option<PathBuf>,
     },
     /// `301`: a directory was named without its trailing slash; `location` adds it (relative
     /// links in its `index.html` resolve against the slash).
@@ -58,7 +66,13 @@ impl Reply {
 }
 
 /// Decide the answer to `method target` (the body, if any, has been read).
-pub(crate) fn resolve(config: &Config, method: Method, target: &str, body: Vec<u8>) -> Reply {
+pub(crate) fn resolve(
+    config: &Config,
+    method: Method,
+    target: &str,
+    body: Vec<u8>,
+    now: Instant,
+) -> Reply {
     let Some(path) = origin_path(target) else {
         return match method {
             // `CONNECT host:port` and `OPTIONS *` are well-formed; we just do not do them.
@@ -83,7 +97,7 @@ pub(crate) fn resolve(config: &Config, method: Method, target: &str, body: Vec<u
             None => Reply::error(400, "/bytes/N: N must be a decimal number"),
         };
     }
-    match open_static(config.root_dir(), &config.root, path) {
+    match static_file(config, path, now) {
         Ok(Some(reply)) => reply,
         Ok(None) => Reply::Redirect {
             location: with_slash(target, path),
@@ -188,16 +202,42 @@ fn names_no_step(seg: &[u8]) -> bool {
     seg.is_empty() || seg == b"."
 }
 
-/// Open the file `path` names under `root`: `/` and directories mean their `index.html`; only
-/// regular files are served; the opened file's real path must lie inside `root` (a symlink to
-/// `/etc/passwd` placed in the root is refused with `403`). `Ok(None)`: `path` names a directory
-/// but does not end with `/` (the caller redirects).
-fn open_static(
-    root_dir: Option<&RootDir>,
-    root: &Path,
-    path: &str,
-) -> Result<Option<Reply>, Refusal> {
+/// The file `path` names: from the open-file cache while its entry may be trusted, else
+/// opened ([`open_static`]) and given to the cache, which keeps it or, if the file is the one it
+/// has, keeps its own. `Ok(None)`: a directory named without its trailing slash.
+fn static_file(config: &Config, path: &str, now: Instant) -> Result<Option<Reply>, Refusal> {
     let decoded = decode_path(path)?;
+    let full = file_path(&config.root, &decoded);
+    let cache = config.file_cache();
+    if let Some(hit) = cache.and_then(|cache| cache.fresh(&full, now)) {
+        return Ok(Some(file_reply(hit, Some(full))));
+    }
+    let (file, meta, served) = match open_static(config.root_dir(), &config.root, &decoded, &full) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Ok(None),
+        Err(refusal) => {
+            if let Some(cache) = cache {
+                cache.forget(&full); // gone, or no longer allowed: never served from the cache
+            }
+            return Err(refusal);
+        }
+    };
+    let opened = Cached {
+        file: Arc::new(file),
+        len: meta.len(),
+        content_type: ContentType::for_path(&served),
+        validators: Validators::of(&meta),
+        content: None,
+    };
+    Ok(Some(match cache {
+        Some(cache) => file_reply(cache.revalidate_or_insert(&full, opened, now), Some(full)),
+        None => file_reply(opened, None),
+    }))
+}
+
+/// The file path a decoded request path names under `root` (`/` and `dir/` mean their
+/// `index.html`); the open-file cache's key.
+fn file_path(root: &Path, decoded: &[u8]) -> PathBuf {
     let mut full = root.to_path_buf();
     for seg in decoded.split(|&b| b == b'/') {
         if names_no_step(seg) {
@@ -208,11 +248,37 @@ fn open_static(
     if decoded.is_empty() || decoded.ends_with(b"/") {
         full.push("index.html");
     }
+    full
+}
+
+fn file_reply(cached: Cached, cache_key: Option<PathBuf>) -> Reply {
+    Reply::File {
+        file: cached.file,
+        len: cached.len,
+        content_type: cached.content_type,
+        validators: cached.validators,
+        content: cached.content,
+        cache_key,
+    }
+}
+
+/// Open the file at `full` (see [`file_path`]): only regular files are served (a directory
+/// means its `index.html`); the opened file's real path must lie inside `root` (a symlink to
+/// `/etc/passwd` placed in the root is refused with `403`). Returns the file, its metadata and
+/// the path finally opened. `Ok(None)`: `full` is a directory the request named without its
+/// trailing slash (the caller redirects).
+fn open_static(
+    root_dir: Option<&RootDir>,
+    root: &Path,
+    decoded: &[u8],
+    full: &Path,
+) -> Result<Option<(File, std::fs::Metadata, PathBuf)>, Refusal> {
+    let mut full = full.to_path_buf();
     // Fast path: one `openat2` that the kernel itself keeps inside the root.
     if let Some(dir) = root_dir.filter(|dir| dir.is_root(root)) {
         if let Some(opened) = dir.open_beneath(&full) {
             let (file, meta) = opened?;
-            return Ok(Some(file_reply(file, &meta, &full)));
+            return Ok(Some((file, meta, full)));
         }
     }
     // Slow path (directories, absolute symlinks inside the root, kernels without `openat2`):
@@ -231,16 +297,7 @@ fn open_static(
     if !inside_root(&file, &full, root) {
         return Err((403, "path escapes the document root"));
     }
-    Ok(Some(file_reply(file, &meta, &full)))
-}
-
-fn file_reply(file: File, meta: &std::fs::Metadata, path: &Path) -> Reply {
-    Reply::File {
-        file,
-        len: meta.len(),
-        content_type: ContentType::for_path(path),
-        validators: Validators::of(meta),
-    }
+    Ok(Some((file, meta, full)))
 }
 
 enum Opened {

@@ -134,14 +134,20 @@ fn if_none_match_takes_precedence_over_if_modified_since() {
 }
 
 #[test]
-fn a_file_changed_on_disk_gets_new_validators() {
+fn a_file_changed_on_disk_gets_new_validators_once_the_cache_looks_again() {
     let root = Root::new();
     let etag = etag_of(&root, "/hello.txt");
     std::fs::write(root.www().join("hello.txt"), b"changed!\n").expect("rewrite");
-    let resp = answer(
-        &root,
-        &get("/hello.txt", &format!("If-None-Match: {etag}\r\n")),
-    );
+    let conditional = get("/hello.txt", &format!("If-None-Match: {etag}\r\n"));
+    let at = |after: std::time::Duration| {
+        let mut conn = root.conn();
+        conn.handle_input(conditional.as_bytes(), root.t0 + after);
+        parse(&drain(&mut conn, root.t0 + after), &[]).remove(0)
+    };
+    // Within the open-file cache's validity window (1 s) the cached version still answers.
+    assert_eq!(at(std::time::Duration::from_millis(500)).status, 304);
+    // Past it, the file is looked at again: the new version, with a new tag.
+    let resp = at(std::time::Duration::from_millis(1_000));
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, b"changed!\n");
     assert_ne!(resp.header("etag"), Some(etag.as_str()));

@@ -321,7 +321,10 @@ fn sendfile_range_after_head() {
     conn.consume(head_len - 1, root.t0);
     assert!(conn.file_read().is_none(), "one byte of the head is left");
     conn.consume(1, root.t0);
-    assert_eq!(conn.file_read().map(|r| (r.offset, r.len)), Some((0, 65_536)));
+    assert_eq!(
+        conn.file_read().map(|r| (r.offset, r.len)),
+        Some((0, 65_536))
+    );
     let range = conn.sendfile_range().expect("file part is next");
     assert_eq!((range.offset, range.len), (0, BIG_LEN as u64));
     conn.consume_file(50_000, root.t0);

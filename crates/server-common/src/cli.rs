@@ -34,6 +34,15 @@ pub struct CommonArgs {
     #[arg(long, value_name = "BYTES", default_value_t = http_core::MAX_BODY_BYTES,
           value_parser = clap::value_parser!(u64).range(0..=(1 << 40)))]
     pub max_body: u64,
+
+    /// Turn the open-file cache off: every request opens, reads and closes its file.
+    #[arg(long)]
+    pub no_file_cache: bool,
+
+    /// How long the open-file cache trusts an entry before it looks at the file again, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub file_cache_valid: u64,
 }
 
 impl CommonArgs {
@@ -65,6 +74,10 @@ impl CommonArgs {
         config.limits.idle_timeout = self.timeout();
         config.log_requests = self.log;
         config.limits.max_body_bytes = self.max_body;
+        config.set_file_cache((!self.no_file_cache).then(|| http_core::FileCacheSettings {
+            valid: Duration::from_millis(self.file_cache_valid),
+            ..http_core::FileCacheSettings::default()
+        }));
         Ok(Arc::new(config))
     }
 }
@@ -111,6 +124,16 @@ mod tests {
         assert_eq!(default.limits.max_body_bytes, http_core::MAX_BODY_BYTES);
         assert_eq!(default.limits.idle_timeout, Duration::from_secs(10));
         assert!(!default.log_requests);
+        assert_eq!(
+            default.file_cache_settings().map(|s| s.valid),
+            Some(Duration::from_secs(1))
+        );
+        let short = config(&["--file-cache-valid", "250"]);
+        assert_eq!(
+            short.file_cache_settings().map(|s| s.valid),
+            Some(Duration::from_millis(250))
+        );
+        assert!(config(&["--no-file-cache"]).file_cache_settings().is_none());
         let set = config(&["--max-body", "5000000", "--timeout", "3", "--log"]);
         assert_eq!(set.limits.max_body_bytes, 5_000_000);
         assert_eq!(set.limits.idle_timeout, Duration::from_secs(3));

@@ -10,7 +10,10 @@
 //! timeout and checks:
 //!
 //! - the descriptor count is back to the baseline (polled for a few seconds: closing is
-//!   asynchronous in some models) — any difference is a leaked connection or file;
+//!   asynchronous in some models) — any difference is a leaked connection or file. The
+//!   open-file cache's descriptors (numbers ≥ `http_core::CACHED_FD_MIN`, where it moves them)
+//!   are counted apart: they come and go with the cache (an entry unused for 20 s is closed),
+//!   and may never outnumber the files served;
 //! - memory: the first round may grow it up to [`RSS_CEILING_KIB`] (glibc keeps freed memory in
 //!   its arenas, and `server-aio`'s pool of helper threads grows with the connections), but the
 //!   second round, the same load again, may add at most [`RSS_SLACK_KIB`]: memory that keeps
@@ -75,6 +78,8 @@ struct Args {
 #[derive(Debug)]
 struct Outcome {
     fds: (usize, usize),
+    /// The open-file cache's descriptors at the end.
+    cache_fds: usize,
     rss_kib: (u64, u64, u64),
     requests: u64,
     load_errors: u64,
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
         let result = catch_unwind(AssertUnwindSafe(|| soak(mode, &binary, &harness, load)));
         let outcome = result.unwrap_or_else(|panic| Outcome {
             fds: (0, 0),
+            cache_fds: 0,
             rss_kib: (0, 0, 0),
             requests: 0,
             load_errors: 0,
@@ -139,10 +145,11 @@ fn main() -> ExitCode {
             "FAIL"
         };
         println!(
-            "{verdict} {:<32} fds {:>3} -> {:<3} RSS {:>5.1} -> {:>5.1} -> {:>5.1} MiB  {} requests ({} load errors), {} faults{}",
+            "{verdict} {:<32} fds {:>3} -> {:<3} (+{} cached files) RSS {:>5.1} -> {:>5.1} -> {:>5.1} MiB  {} requests ({} load errors), {} faults{}",
             mode.label(),
             outcome.fds.0,
             outcome.fds.1,
+            outcome.cache_fds,
             outcome.rss_kib.0 as f64 / 1024.0,
             outcome.rss_kib.1 as f64 / 1024.0,
             outcome.rss_kib.2 as f64 / 1024.0,
@@ -190,6 +197,7 @@ fn soak(mode: &Mode, binary: &Path, harness: &Path, load: Duration) -> Outcome {
     let mut failures = Vec::new();
 
     // Warm up: every file once, so what a first request creates is part of the baseline.
+    let files_served = FILES.len() + 1;
     for (url, ..) in FILES.iter().chain([&("/big.bin", "", &b""[..], "")]) {
         if let Err(err) = get(addr, url) {
             failures.push(format!("warm-up GET {url}: {err}"));
@@ -238,12 +246,19 @@ fn soak(mode: &Mode, binary: &Path, harness: &Path, load: Duration) -> Outcome {
         )),
         Err(err) => failures.push(format!("a normal request failed: {err}")),
     }
+    let cache_fds = probe::cache_descriptors(pid).unwrap_or(0);
+    if cache_fds > files_served {
+        failures.push(format!(
+            "the file cache holds {cache_fds} descriptors for {files_served} files"
+        ));
+    }
     let status = server.stop();
     if !status.success() {
         failures.push(format!("SIGTERM: exit {status}"));
     }
     Outcome {
         fds: (fds_before, fds_after),
+        cache_fds,
         rss_kib: (rss_before, rss_first, rss_second),
         requests,
         load_errors,

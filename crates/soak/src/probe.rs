@@ -5,7 +5,24 @@ use std::io;
 
 /// Open file descriptors of `pid`: the entries of `/proc/PID/fd`.
 pub fn descriptors(pid: u32) -> io::Result<usize> {
-    Ok(fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+    Ok(descriptor_numbers(pid)?
+        .filter(|&fd| fd < http_core::CACHED_FD_MIN)
+        .count())
+}
+
+/// The descriptors of `pid`'s open-file cache: those at [`http_core::CACHED_FD_MIN`] or above,
+/// where the cache moves its own (no connection ever gets one that high first, since the
+/// kernel hands out the lowest free number).
+pub fn cache_descriptors(pid: u32) -> io::Result<usize> {
+    Ok(descriptor_numbers(pid)?
+        .filter(|&fd| fd >= http_core::CACHED_FD_MIN)
+        .count())
+}
+
+fn descriptor_numbers(pid: u32) -> io::Result<impl Iterator<Item = i32>> {
+    Ok(fs::read_dir(format!("/proc/{pid}/fd"))?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str().and_then(|n| n.parse().ok())))
 }
 
 /// Resident set size of `pid` in KiB: `VmRSS` in `/proc/PID/status`.
