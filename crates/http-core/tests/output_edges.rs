@@ -135,3 +135,36 @@ fn consuming_past_each_file_chunk_still_ends_the_response() {
     assert_eq!(conn.responses_sent(), 1);
     assert_eq!(conn.buffered_bytes(), 0);
 }
+
+#[test]
+fn an_empty_file_is_a_complete_response_at_once() {
+    let root = Root::new();
+    common::write(&root.www().join("empty.txt"), b"");
+    let mut conn = root.conn();
+    conn.handle_input(
+        b"GET /empty.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+        root.t0,
+    );
+    assert_eq!(
+        conn.file_read().map(|r| r.len),
+        Some(6),
+        "the empty body needed no read: the next request's file is already asked for"
+    );
+    let out = drain(&mut conn, root.t0);
+    let resps = common::parse(&out, &[]);
+    assert_eq!(resps.len(), 2, "the next request is answered too");
+    assert_eq!(resps[0].header("content-length"), Some("0"));
+    assert_eq!(resps[1].body, b"hello\n");
+    assert_eq!(conn.responses_sent(), 2);
+}
+
+#[test]
+fn a_server_read_that_claims_more_than_was_asked_closes_the_connection() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    let asked = conn.file_read().map(|r| r.len).expect("a read is due");
+    let result = conn.fill_file_read(root.t0, |_, _, buf| Ok(buf.len() + 1));
+    assert!(result.is_err(), "{asked} asked, more claimed");
+    assert!(conn.is_closed());
+}
