@@ -67,10 +67,13 @@
 //! - File bodies are read with `aio_read` on the regular file, at the offset
 //!   [`http_core::Connection::file_read`] names — the use POSIX AIO was designed for — so the
 //!   main thread never waits for the disk; a small file's bytes then leave with its head in one
-//!   `aio_write`. Opening the file (`openat2`, `fstat`, in `http-core`) is still done on the main
-//!   thread: it decides the status line. glibc queues requests on the *same* descriptor behind
-//!   one another on one helper thread; each response opens its own descriptor, so concurrent
-//!   reads of one hot file do not serialise here.
+//!   `aio_write`. Opening the file (`openat2`, `fstat`, in `http-core`; once a second per file
+//!   with the open-file cache) is still done on the main thread: it decides the status line.
+//! - glibc queues the requests for *one* descriptor behind one another, on one helper thread
+//!   (`aio_misc.c`), and the open-file cache gives every response for a hot file the same
+//!   descriptor: concurrent reads of it would wait in line. So each file read gets a descriptor
+//!   of its own (`dup`, closed when the read is reaped; [`submit_file_read`]). A cached small
+//!   file needs no read at all.
 //! - `--notify signal` queues one real-time signal per completion: `RLIMIT_SIGPENDING` must
 //!   exceed the connection count or completions are silently lost (a warning at start says
 //!   so), or use `--notify suspend`.
@@ -87,7 +90,7 @@ mod aio;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -149,12 +152,15 @@ Content-Length: 20\r\nConnection: close\r\n\r\nserver at capacity\r\n";
 /// Connections refused because of `--max-connections` (printed at exit).
 static REFUSED: AtomicU64 = AtomicU64::new(0);
 
-/// One connection. Field order matters: `op` is dropped before `stream`, so the socket is still
-/// open if the drop guard ever has to shut it down (see `aio.rs`).
+/// One connection. Field order matters: `op` is dropped before `stream` and `file_fd`, so the
+/// socket is still open if the drop guard ever has to shut it down, and a file read in flight
+/// still has its descriptor while the guard waits for it (see `aio.rs`).
 #[derive(Debug)]
 struct Client {
     /// The control block and buffer of this connection's one operation.
     op: Op,
+    /// A descriptor of its own for the file read in flight (see [`submit_file_read`]).
+    file_fd: Option<OwnedFd>,
     stream: TcpStream,
     conn: Connection,
     peer: SocketAddr,
@@ -373,6 +379,7 @@ impl Server {
         let Some(client) = self.clients.get_mut(token) else {
             return;
         };
+        client.file_fd = None; // the read is reaped: its descriptor closes
         let op = &client.op;
         let read = client.conn.fill_file_read(now, |_, _, dest| {
             let n = result?.min(dest.len());
@@ -426,6 +433,7 @@ impl Server {
         let conn = Connection::new(Arc::clone(&self.config), now);
         let token = self.clients.insert_with(|token| Client {
             op: Op::new(token),
+            file_fd: None,
             stream,
             conn,
             peer,
@@ -493,11 +501,10 @@ impl Server {
             Some(submit_write(client, notify))
         } else if pump::interest(&client.conn).is_none() {
             None // http-core is done with it
-        } else if let Some(read) = client.conn.file_read() {
+        } else if client.conn.file_read().is_some() {
             // The response's body comes from a file: `aio_read` it (a small one then leaves
             // with its head in one write).
-            let (fd, offset, len) = (read.file.as_raw_fd(), read.offset, read.len);
-            Some(client.op.submit_file_read(fd, offset, len, notify))
+            Some(submit_file_read(client, notify))
         } else if client.conn.wants_write() {
             match fill_buffer(client, now) {
                 Ok(range) => {
@@ -663,6 +670,26 @@ fn fill_buffer(client: &mut Client, now: Instant) -> io::Result<Range<usize>> {
         len += n;
     }
     Ok(0..len)
+}
+
+/// `aio_read` the file bytes the connection asks for, through a descriptor of this read's own:
+/// glibc runs the requests queued for one descriptor one after another on one helper thread, and
+/// the open-file cache hands every response for a hot file the same descriptor, so without the
+/// duplicate concurrent reads of that file would wait in line. (A `dup` and a `close` per read.)
+fn submit_file_read(client: &mut Client, notify: Notify) -> io::Result<()> {
+    let Some(read) = client.conn.file_read() else {
+        return Ok(());
+    };
+    let (offset, len) = (read.offset, read.len);
+    let own = read
+        .file
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| context(e, "dup of a file descriptor for aio_read"))?;
+    let fd = own.as_raw_fd();
+    // Kept until the read is reaped (and, at exit, until the drop guard is done with `op`).
+    client.file_fd = Some(own);
+    client.op.submit_file_read(fd, offset, len, notify)
 }
 
 /// Hand the unwritten part of the buffer to `aio_write`.
