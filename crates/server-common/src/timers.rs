@@ -203,6 +203,8 @@ mod tests {
         let mut queue = TimerQueue::new();
         queue.schedule(start + Duration::from_secs(2), 2);
         queue.schedule(start + Duration::from_secs(1), 1);
+        assert!(!queue.is_empty());
+        assert_eq!(queue.len(), 2);
         assert_eq!(queue.next_deadline(), Some(start + Duration::from_secs(1)));
         assert_eq!(queue.pop_expired(start), None);
         let later = start + Duration::from_secs(3);
@@ -220,6 +222,7 @@ mod tests {
         table.watch(7u64, Some(t0 + SEC));
         table.watch(8u64, None);
         assert_eq!(table.len(), 1, "no deadline: nothing queued");
+        assert!(!table.is_empty());
         assert_eq!(table.next_deadline(), Some(t0 + SEC));
         let always = |_| Some(Some(t0 + SEC));
         assert_eq!(table.next_due(t0 + SEC / 2, always), None, "not yet");
