@@ -5,8 +5,10 @@
 //! reads a clock and never spawns anything: the server hands it the bytes it read
 //! ([`Connection::handle_input`]) and takes back the bytes to write ([`Connection::next_output`] +
 //! [`Connection::consume`]); time comes in as an argument (`now: Instant`). That is what
-//! *sans-I/O* means, and it is why the I/O models can be compared fairly: only *how the bytes
-//! move* differs between the servers, never *what the bytes are*.
+//! *sans-I/O* means, and it is why the I/O models can be compared fairly: *how the bytes move*
+//! differs between the servers, never *what the bytes are*. (Precisely: how file bodies move
+//! differs too — `sendfile` in the readiness servers, the model's own reads and a copy in the
+//! Proactors — because it follows from the model.)
 //!
 //! ## The state machine (有限状态机)
 //!

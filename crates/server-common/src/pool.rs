@@ -1,9 +1,14 @@
 //! A fixed-size thread pool with a bounded job queue (线程池, as in the course notes).
 //!
-//! Threads are created once, at start-up; all of them sleep on one shared queue; the first to
-//! wake takes the job. The queue is bounded, so a producer that outruns the workers blocks in
-//! [`ThreadPool::execute`] instead of growing memory without limit. Nobody busy-waits: idle
-//! workers sleep in the channel's condition variable.
+//! Threads are created once, at start-up, and share one bounded queue (an `mpsc` channel whose
+//! receiver sits behind a `Mutex`). The queue is bounded, so a producer that outruns the workers
+//! blocks in [`ThreadPool::execute`] instead of growing memory without limit. Nobody busy-waits,
+//! but be precise about *where* the idle workers sleep: one of them holds the mutex and sleeps in
+//! the channel's `recv()`; all the others sleep on the mutex itself. A job wakes the one in
+//! `recv`; it releases the mutex and runs the job, and the next worker takes the mutex and waits
+//! in `recv` in turn. Handing a job over therefore costs the wake-up of the worker in `recv` plus,
+//! later, of the next one in line — where a condition variable per pool, as in the course's C
+//! version, wakes exactly one waiter per job.
 
 use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};

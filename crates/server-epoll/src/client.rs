@@ -168,7 +168,9 @@ impl Client {
     }
 
     /// Close the socket and count the connection. Dropping the stream closes the descriptor,
-    /// which also removes it from every epoll interest list (no `EPOLL_CTL_DEL` needed).
+    /// which also removes it from every epoll interest list (no `EPOLL_CTL_DEL` needed) — because
+    /// it is the last descriptor of its open file description: epoll watches the description, and
+    /// a `dup` of the socket elsewhere would keep it registered (epoll(7), Q6).
     pub(crate) fn close(self, politely: bool) {
         if politely {
             pump::close_gracefully(&self.stream);

@@ -21,7 +21,8 @@
 //!                    epoll_ctl(MOD) only if what we wait for changed (e.g. add EPOLLOUT when the
 //!                    send buffer is full, drop it when the response is out)
 //!   deadline passed → handle_timeout → maybe a 408, close
-//!   finished       → shutdown(SHUT_WR), close       (closing also removes it from epoll)
+//!   finished       → shutdown(SHUT_WR), close       (closing removes it from epoll: it is
+//!                                                    the socket's only descriptor, epoll(7) Q6)
 //! ```
 //!
 //! What a keep-alive request costs, counted with `strace -c` (20,000 requests, 50 connections):
@@ -31,7 +32,8 @@
 //! | `--trigger level` | 1 | 1 | 0.03 | 0 |
 //! | `--trigger edge` | 2 (one says `EAGAIN`) | 1 | 0.02 | 0 |
 //!
-//! One `epoll_wait` returns up to 1024 ready sockets, so under load its cost is shared by dozens
+//! One `epoll_wait` returns up to 1024 ready sockets (this program's `maxevents`, not a limit of
+//! epoll), so under load its cost is shared by dozens
 //! of requests. There is no `epoll_ctl` per request: the loop remembers what each socket is
 //! registered for and calls `EPOLL_CTL_MOD` only when that changes (a full send buffer, a closed
 //! read side). The response is written right after the read, without waiting for `EPOLLOUT`: the

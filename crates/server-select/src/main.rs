@@ -11,6 +11,7 @@
 //! loop {
 //!     (FD_ZERO, FD_SET for every socket)                rebuild both sets: user space, O(n)
 //!     select(maxfd + 1, &read, &write, NULL, &timeout)  the only place the thread sleeps
+//!       (glibc issues it as pselect6; strace shows that name)
 //!     (FD_ISSET for every socket)                       find the ready ones: O(n) again
 //!     accept4 … until EAGAIN                            listener was in the read set
 //!       ioctl(FIONBIO), setsockopt(TCP_NODELAY)         each new socket: non-blocking, no Nagle
@@ -36,8 +37,9 @@
 //! bit means "watch this descriptor", on return it means "this one is ready" — every other bit is
 //! cleared. The question is destroyed by the answer, so before each call the program sets the bit
 //! of every connection again (one pass), the kernel walks every descriptor up to `maxfd` and copies
-//! three bitmaps in and out (second pass), and the program tests every bit to find the ready ones
-//! (third pass). One call is O(n) in the number of connections even if only one is ready.
+//! the bitmaps in and out — two here, read and write; the exception set is `NULL` (second pass),
+//! and the program tests every bit to find the ready ones (third pass). One call is O(n) in the
+//! number of connections even if only one is ready.
 //!
 //! ## `FD_SETSIZE`: a hard limit of the API
 //! The bitmap has 1024 bits, so a descriptor ≥ 1024 cannot be watched at all (`FD_SET` on it

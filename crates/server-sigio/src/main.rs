@@ -42,13 +42,17 @@
 //! ## What one more connection costs
 //! A slot in the fd-indexed table of `server_common::clients` (the key a signal's `si_fd`
 //! gives), its `http-core` state, and at most one deadline in the heap; no thread, no buffer
-//! while idle (300 idle connections: still 1 thread, `tests/sigio.rs`). Each event costs a queued `siginfo_t` (128 bytes of kernel memory) and one
-//! `sigtimedwait` call — one syscall per event, where `epoll_wait` returns many events per call.
+//! while idle (300 idle connections: still 1 thread, `tests/sigio.rs`). Each event costs a queued
+//! signal in the kernel (a `struct sigqueue`, smaller than the 128-byte `siginfo_t` user space
+//! receives) and one `sigtimedwait` call — one syscall per event, where `epoll_wait` returns many
+//! events per call.
 //!
 //! ## Limits
-//! - The real-time signal queue is bounded per user (`RLIMIT_SIGPENDING`, `ulimit -i`). When it
-//!   is full the kernel falls back to one plain `SIGIO` that says only "something was lost", and
-//!   the server must scan everything: O(connections) per overflow. `tests/sigio.rs` forces this.
+//! - The real-time signal queue is bounded per *real user*, across all of that user's processes
+//!   (`RLIMIT_SIGPENDING`, `ulimit -i`; `getrlimit(2)`): another program of the same user can
+//!   fill it. When it is full the kernel falls back to one plain `SIGIO` that says only
+//!   "something was lost", and the server must scan everything: O(connections) per overflow.
+//!   `tests/sigio.rs` forces this.
 //! - `--signal plain` shows why real-time signals exist: classic `SIGIO` carries no fd and
 //!   several pending `SIGIO`s coalesce into one, so *every* signal means "scan every socket".
 //! - A signal says a socket *was* ready when it was queued: by the time we take it the socket may
@@ -58,7 +62,7 @@
 //!
 //! ## When to choose it
 //! Almost never for TCP servers today — `epoll` does the same job with batching and without a
-//! process-wide queue limit. Signal-driven I/O is still used for UDP (one datagram = one event)
+//! per-user queue limit. Signal-driven I/O is still used for UDP (one datagram = one event)
 //! and it is the clearest way to see what "the kernel notifies you" means.
 //!
 //! Compare with `server-epoll` (the same Reactor with a better queue), `server-nonblocking` (no

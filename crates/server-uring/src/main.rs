@@ -82,6 +82,13 @@
 //!   the context of our own `io_uring_enter`, or from a socket's wake-up for one that was not ready
 //!   yet) and posts the result. One thread, no per-event syscall, no helper threads for sockets.
 //!
+//! Completion is not free CPU, though. With `DEFER_TASKRUN` the deferred work — the copy of a
+//! received packet into the provided buffer, the posting of completions — runs on *this* thread,
+//! inside its next `io_uring_enter`: the same copy a readiness server makes in `recv`, moved, not
+//! removed. That is why `server-uring`'s CPU per request is not lower than `server-epoll`'s in
+//! the committed benchmark run (`bench-results/`, column *CPU ms/1k*): what it saves is
+//! syscalls, not copying.
+//!
 //! # What one more connection costs
 //!
 //! One socket, one boxed [`Client`] (the `http-core` connection, a few counters), one pending
