@@ -129,7 +129,10 @@
 //! kernel itself refuses any path that leaves the root) + `fstat` here, the server's read of the
 //! contents (a `pread` for a readiness server; the Proactors use their own completion
 //! mechanism), and `close` when the response is done — four system calls, all on the file
-//! system, none on the socket (nginx without `open_file_cache` makes the same ones). Opening and
+//! system, none on the socket. (`strace` names the `fstat` `statx`: that is what Rust's
+//! `File::metadata` calls. nginx without `open_file_cache` makes the same kind of work with
+//! other calls: `openat`, `newfstatat`, then `writev` for the head and `sendfile` for the body.)
+//! Opening and
 //! `fstat` stay in the core: they decide the status line (404, 403, 304, 206) before any byte of
 //! the response exists, and on a warm dentry cache they do not wait for the disk. Reading the
 //! contents is what may wait for the disk, so that is handed to the server.

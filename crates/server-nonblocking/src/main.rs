@@ -45,13 +45,12 @@
 //! ## What one more connection costs
 //! A slot in the table (the connection's `http-core` state), and one more syscall in every pass.
 //!
-//! Measured on the 2-core test machine (`wrk -t1 -c50` on `/hello.txt`, server on CPU 0, plus N
-//! idle keep-alive connections held by another process), server CPU time per request:
-//!
-//! | server, with N idle connections: | N = 0 | N = 900 | N = 5,000 |
-//! |---|---:|---:|---:|
-//! | `server-nonblocking` | 11 µs | 19 µs | 50 µs |
-//! | `server-epoll` | 11 µs | 12 µs | 11 µs |
+//! How that cost grows is in the committed benchmark run: `bench-results/2026-11-26-vm/results.md`,
+//! the `idle-0`, `idle-1000`, `idle-5000` and `idle-9000` tables (50 active keep-alive clients
+//! plus N idle connections held by the load generator), column *CPU ms/1k* — server CPU time per
+//! 1,000 requests — for this server against `server-epoll`. (Numbers are referenced, not copied,
+//! so that a new run updates them; on the course machine the shape is: flat for epoll, growing
+//! with N for this server.)
 //!
 //! ## Limits
 //! Scales with nothing: CPU time grows with connections × passes. Deadlines are still kept in a

@@ -50,13 +50,12 @@
 //! is O(n) in the number of connections even when a single one is ready: with 10,000 idle
 //! keep-alive connections and one busy client, each of that client's requests pays for 10,000.
 //!
-//! Measured on the 2-core test machine (`wrk -t1 -c50` on `/hello.txt`, server on CPU 0, plus N
-//! idle keep-alive connections held by another process), server CPU time per request:
-//!
-//! | server, with N idle connections: | N = 0 | N = 900 | N = 5,000 |
-//! |---|---:|---:|---:|
-//! | `server-poll` | 11 µs | 17 µs | 43 µs |
-//! | `server-epoll` | 11 µs | 12 µs | 11 µs |
+//! How that cost grows is in the committed benchmark run: `bench-results/2026-11-26-vm/results.md`,
+//! the `idle-0`, `idle-1000`, `idle-5000` and `idle-9000` tables (50 active keep-alive clients
+//! plus N idle connections held by the load generator), column *CPU ms/1k* — server CPU time per
+//! 1,000 requests — for this server against `server-epoll`. (Numbers are referenced, not copied,
+//! so that a new run updates them; on the course machine the shape is: flat for epoll, growing
+//! with N for this server.)
 //!
 //! ## Limits
 //! No `FD_SETSIZE`: `nfds` is bounded only by `RLIMIT_NOFILE` (raised to the hard limit at start;
