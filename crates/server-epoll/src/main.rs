@@ -91,6 +91,14 @@
 //! `--workers N` (default: one per CPU) sizes the pool (`reactor`, `proactor`) or the number of
 //! loops (`multi`); `single` ignores it.
 //!
+//! "Reactor" has two meanings, and these lessons use both, so here they are once. In the
+//! pattern literature (POSA, Schmidt's *Reactor*) it is a loop that waits for readiness and
+//! dispatches each event to its handler — every readiness server here is a Reactor in that sense,
+//! `single` included. In the course notes (and TinyWebServer) it names the split where the main
+//! thread only waits and *worker threads do the reads and writes* — that is `--pattern reactor`.
+//! When a lesson says "a Reactor" it means the first; "the Reactor pattern" or `reactor` means the
+//! course's.
+//!
 //! ## Timeouts without a thread per connection
 //!
 //! Each connection's deadline sits in a min-heap (`server_common::timers::Deadlines`, keyed by the
