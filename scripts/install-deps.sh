@@ -12,10 +12,16 @@
 #
 # `--cargo-tools` instead installs the pinned cargo tools CI needs, from crates.io:
 #   cargo-mutants  mutation testing (scripts/mutants.sh)
+#   mdbook         the course (scripts/book.sh)
+#
+# `--browser` instead installs headless Chromium and a CJK font, for looking at rendered book
+# pages and charts (scripts/screenshot.sh); no check needs them.
 set -euo pipefail
 
 # Pinned so that every machine mutates the same way; raise deliberately.
 CARGO_MUTANTS_VERSION=27.1.0
+# mdBook 0.5 (the i18n helpers for the Chinese edition need 0.4.x of mdbook-i18n-helpers with it).
+MDBOOK_VERSION=0.5.4
 
 if [ "${1:-}" = "--cargo-tools" ]; then
   if [ "$(cargo mutants --version 2>/dev/null)" = "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
@@ -24,6 +30,25 @@ if [ "${1:-}" = "--cargo-tools" ]; then
     echo "install-deps: installing cargo-mutants $CARGO_MUTANTS_VERSION (a few minutes: it compiles)"
     cargo install --locked --version "$CARGO_MUTANTS_VERSION" cargo-mutants
   fi
+  if [ "$(mdbook --version 2>/dev/null)" = "mdbook v$MDBOOK_VERSION" ]; then
+    echo "install-deps: mdbook $MDBOOK_VERSION: already installed"
+  else
+    echo "install-deps: installing mdbook $MDBOOK_VERSION (a few minutes: it compiles)"
+    cargo install --locked --version "$MDBOOK_VERSION" mdbook
+  fi
+  exit 0
+fi
+
+if [ "${1:-}" = "--browser" ]; then
+  if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk"; then
+    echo "install-deps: chromium and fonts-noto-cjk: already installed"
+    exit 0
+  fi
+  sudo=()
+  [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    chromium chromium-driver fonts-noto-cjk
   exit 0
 fi
 

@@ -699,11 +699,13 @@ fn submit_write(client: &mut Client, notify: Notify) -> io::Result<()> {
     client.op.submit_write(fd, client.unwritten.clone(), notify)
 }
 
+// ANCHOR: aio_submit_read
 /// Hand a read of the next request bytes to `aio_read`.
 fn submit_read(client: &mut Client, notify: Notify) -> io::Result<()> {
     let fd = client.stream.as_raw_fd();
     client.op.submit_read(fd, notify)
 }
+// ANCHOR_END: aio_submit_read
 
 /// Wake an operation blocked in a helper thread by shutting the socket down (`aio_cancel`
 /// cannot: it answers `AIO_NOTCANCELED` for a request already running).

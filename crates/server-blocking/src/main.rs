@@ -335,9 +335,11 @@ fn serve_connection(
 
 /// Block in `read` until bytes arrive, then feed them to http-core. Returns whether bytes came.
 fn on_readable(stream: &TcpStream, conn: &mut Connection, buf: &mut [u8]) -> io::Result<bool> {
+    // ANCHOR: blocking_read
     // The thread sleeps here until the client sends, closes, or SO_RCVTIMEO expires.
     let result = (&*stream).read(buf);
     let now = Instant::now(); // after the call: it may have slept for seconds
+    // ANCHOR_END: blocking_read
     match result {
         // Zero bytes from a stream socket is end-of-file: the client shut down its sending half
         // (or, while draining, we shut down our receiving half).
