@@ -130,21 +130,23 @@
 //! contents (a `pread` for a readiness server; the Proactors use their own completion
 //! mechanism), and `close` when the response is done — four system calls, all on the file
 //! system, none on the socket. (`strace` names the `fstat` `statx`: that is what Rust's
-//! `File::metadata` calls. nginx without `open_file_cache` makes the same kind of work with
-//! other calls: `openat`, `newfstatat`, then `writev` for the head and `sendfile` for the body.)
-//! Opening and
-//! `fstat` stay in the core: they decide the status line (404, 403, 304, 206) before any byte of
-//! the response exists, and on a warm dentry cache they do not wait for the disk. Reading the
-//! contents is what may wait for the disk, so that is handed to the server.
+//! `File::metadata` calls. nginx without `open_file_cache` does the same work with other calls:
+//! `openat`, `newfstatat`, then `writev` for the head and `sendfile` for the body.) Where
+//! `openat2` cannot decide (a directory, an absolute symlink inside the root, an old kernel) the
+//! slow path adds a `readlink("/proc/self/fd/N")` to learn where the opened file really is.
+//!
+//! Opening and `fstat` stay in the core: they decide the status line (404, 403, 304, 206) before
+//! any byte of the response exists, and on a warm dentry cache they do not wait for the disk.
+//! Reading the contents is what may wait for the disk, so that is handed to the server.
 //!
 //! The open-file cache ([`FileCacheSettings`], on by default; the private module `cache` has the
 //! rules) takes all four away for a file asked for again: the descriptor, metadata and
 //! validators are kept (re-checked with one open at most every second), and a small file's bytes
-//! too, so a keep-alive request for it costs the server one `recv` and one `send`. Where `openat2` cannot decide (a directory, an absolute
-//! symlink inside the root, an old kernel) the slow path adds a `readlink("/proc/self/fd/N")` to
-//! learn where the opened file really is. Parsing, routing and formatting the head of a 900-byte
-//! browser request take about 1 µs; with the small file a few µs, most of it in those calls (`cargo bench -p http-core` measures
-//! both on your machine). `/bytes/N` and `/echo` make no system call at all.
+//! too, so a keep-alive request for it costs the server one `recv` and one `send`.
+//!
+//! The CPU cost of parsing, routing and formatting is measured by `cargo bench -p http-core` on
+//! your machine (a 900-byte browser request for a small file, and the same request for
+//! `/bytes/450`, which makes no system call at all; `/echo` makes none either).
 //!
 //! ## Routes
 //!

@@ -90,12 +90,13 @@
 //! Few connections (hundreds, low thousands), each busy while it lasts; code that must call
 //! blocking libraries (databases, file systems) anyway; when simplicity and debuggability (one
 //! stack trace per connection) matter more than the last bit of throughput. It is not slow at
-//! moderate concurrency: with 50 keep-alive clients and the server on one CPU it answered
-//! 0.9–1.1× nginx's requests per second in three runs of `scripts/wrk-vs-nginx.sh` (each request
-//! costs its thread a wake-up and a sleep, i.e. context switches, where nginx's one thread
-//! collects many sockets per `epoll_wait`). What it cannot do is share a thread: every
+//! moderate concurrency: with 50 keep-alive clients it stays close to nginx (see the keep-alive
+//! tables of the committed run in `bench-results/`, or run `scripts/wrk-vs-nginx.sh`), although
+//! each request costs its thread a wake-up and a sleep, i.e. context switches, where nginx's one
+//! thread collects many sockets per `epoll_wait`. What it cannot do is share a thread: every
 //! connection, busy or idle, holds one (~43 KiB and a pid), and a `--pool` that is full stops
-//! serving newcomers altogether (in the same runs `--pool 2` served 2 of wrk's 50 connections).
+//! serving newcomers altogether (`--pool 2` serves 2 of 50 keep-alive connections; the others
+//! wait).
 //!
 //! Compare with `server-nonblocking` (the same loop, but the thread never sleeps in a socket
 //! call: it polls) and `server-epoll` (one thread waits for many sockets at once: the Reactor).
