@@ -151,3 +151,25 @@ fn a_range_or_a_head_of_a_cached_file_is_cut_from_the_cached_bytes() {
         "no body after HEAD"
     );
 }
+
+#[test]
+fn the_settings_given_are_the_settings_used() {
+    let custom = FileCacheSettings {
+        valid: Duration::from_millis(250),
+        inactive: Duration::from_secs(3),
+        max_entries: 7,
+        max_content_bytes: 1_000,
+    };
+    let expected = custom.clone();
+    let root = Root::with(move |config| config.set_file_cache(Some(custom)));
+    assert_eq!(root.config.file_cache_settings(), Some(&expected));
+    // And they are obeyed: trusted for 250 ms only.
+    let status_after = |after: Duration| {
+        let mut conn = root.conn();
+        conn.handle_input(get("/style.css").as_bytes(), root.t0 + after);
+        parse_one(&drain(&mut conn, root.t0 + after)).status
+    };
+    assert_eq!(status_after(Duration::ZERO), 200);
+    std::fs::remove_file(root.www().join("style.css")).expect("delete");
+    assert_eq!(status_after(Duration::from_millis(250)), 404);
+}
