@@ -318,10 +318,22 @@ fn open_regular(path: &Path) -> Result<Opened, Refusal> {
     if meta.is_dir() {
         Ok(Opened::Directory)
     } else if meta.is_file() {
-        Ok(Opened::File(file, meta))
+        Ok(Opened::File(blocking(file)?, meta))
     } else {
         Err((403, "not a regular file"))
     }
+}
+
+/// Clear `O_NONBLOCK` on an opened regular file. It was opened with the flag so that a FIFO
+/// placed in the root cannot block the server in `open`; on a regular file `read` ignores it, but
+/// `io_uring` does not: a read of a file with `O_NONBLOCK` that misses the page cache completes
+/// with `EAGAIN` instead of being handed to a kernel worker. One `fcntl(F_SETFL)` per open (the
+/// open-file cache makes opens rare).
+fn blocking(file: File) -> Result<File, Refusal> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    fcntl(&file, FcntlArg::F_SETFL(OFlag::empty()))
+        .map(|_| file)
+        .map_err(|e| open_error_status(&io::Error::from(e)))
 }
 
 /// The answer to a failed `open`/`fstat`: only "it is not there" is a 404. Running out of
@@ -384,7 +396,7 @@ impl RootDir {
             Ok(fd) => {
                 let file = File::from(fd);
                 match file.metadata() {
-                    Ok(meta) if meta.is_file() => Some(Ok((file, meta))),
+                    Ok(meta) if meta.is_file() => Some(blocking(file).map(|file| (file, meta))),
                     Ok(_) => None, // a directory (→ its index.html) or a special file
                     Err(e) => Some(Err(open_error_status(&e))),
                 }

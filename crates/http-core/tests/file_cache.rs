@@ -173,3 +173,23 @@ fn the_settings_given_are_the_settings_used() {
     std::fs::remove_file(root.www().join("style.css")).expect("delete");
     assert_eq!(status_after(Duration::from_millis(250)), 404);
 }
+
+#[test]
+fn a_served_file_is_not_left_non_blocking() {
+    // Opened with O_NONBLOCK (a FIFO must not block `open`), then cleared: io_uring answers a
+    // read of an O_NONBLOCK file that misses the page cache with EAGAIN instead of waiting.
+    for cache in [true, false] {
+        let root = Root::with(move |config| {
+            if !cache {
+                config.set_file_cache(None);
+            }
+        });
+        let mut conn = root.conn();
+        conn.handle_input(get("/big.bin").as_bytes(), root.t0);
+        let head = conn.next_output().len();
+        conn.consume(head, root.t0);
+        let range = conn.sendfile_range().expect("the file is next");
+        let flags = nix::fcntl::fcntl(range.file, nix::fcntl::FcntlArg::F_GETFL).expect("F_GETFL");
+        assert_eq!(flags & libc::O_NONBLOCK, 0, "cache {cache}");
+    }
+}
