@@ -142,9 +142,9 @@ impl FileCache {
         if inner.entries.len() >= self.settings.max_entries {
             return opened; // max_entries is 0
         }
+        // A freshly opened file has no cached contents yet (`opened.content` is `None`).
         let cached = Cached {
             file: Arc::new(File::from(high)),
-            content: None,
             ..opened
         };
         inner.entries.insert(
@@ -372,6 +372,46 @@ mod tests {
         assert!(cache.fresh(&paths[0], t0 + SEC * 3).is_some());
         // 40 s later nothing was used for 20 s: everything is closed.
         assert!(cache.fresh(&paths[2], t0 + SEC * 40).is_none());
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn storing_the_same_content_twice_counts_it_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = fixture(dir.path(), "a", b"12345");
+        let b = fixture(dir.path(), "b", b"67890");
+        let settings = FileCacheSettings {
+            max_content_bytes: 10,
+            ..FileCacheSettings::default()
+        };
+        let cache = FileCache::new(settings);
+        let t0 = Instant::now();
+        let first = cache.revalidate_or_insert(&a, opened(&a), t0);
+        let second = cache.revalidate_or_insert(&b, opened(&b), t0);
+        cache.store_content(&a, &first.validators, b"12345");
+        cache.store_content(&a, &first.validators, b"12345");
+        cache.store_content(&b, &second.validators, b"67890");
+        assert!(
+            cache.fresh(&b, t0).and_then(|c| c.content).is_some(),
+            "5 + 5 bytes fit the budget of 10: a's bytes were counted once"
+        );
+    }
+
+    #[test]
+    fn a_sweep_a_second_after_the_last_closes_what_became_inactive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = fixture(dir.path(), "a", b"a");
+        let settings = FileCacheSettings {
+            valid: SEC * 100,
+            inactive: SEC,
+            ..FileCacheSettings::default()
+        };
+        let cache = FileCache::new(settings);
+        let t0 = Instant::now();
+        cache.revalidate_or_insert(&path, opened(&path), t0);
+        assert!(cache.fresh(&path, t0).is_some(), "sweeps at t0, used at t0");
+        // Exactly one second later: a sweep is due, and the entry has been unused for `inactive`.
+        assert!(cache.fresh(&path, t0 + SEC).is_none());
         assert_eq!(cache.len(), 0);
     }
 
