@@ -214,12 +214,12 @@ fn static_file(config: &Config, path: &str, now: Instant) -> Result<Option<Reply
     }
     let (file, meta, served) = match open_static(config.root_dir(), &config.root, &decoded, &full) {
         Ok(Some(opened)) => opened,
-        Ok(None) => return Ok(None),
-        Err(refusal) => {
+        outcome => {
+            // Gone, no longer allowed, or now a directory: never served from the cache again.
             if let Some(cache) = cache {
-                cache.forget(&full); // gone, or no longer allowed: never served from the cache
+                cache.forget(&full);
             }
-            return Err(refusal);
+            return outcome.map(|_| None);
         }
     };
     let opened = Cached {

@@ -193,3 +193,25 @@ fn a_served_file_is_not_left_non_blocking() {
         assert_eq!(flags & libc::O_NONBLOCK, 0, "cache {cache}");
     }
 }
+
+#[test]
+fn a_file_replaced_by_a_directory_is_redirected_once_the_window_is_over() {
+    let root = Root::new();
+    let answer = |after: Duration| {
+        let mut conn = root.conn();
+        conn.handle_input(get("/style.css").as_bytes(), root.t0 + after);
+        parse_one(&drain(&mut conn, root.t0 + after))
+    };
+    assert_eq!(answer(Duration::ZERO).status, 200);
+    std::fs::remove_file(root.www().join("style.css")).expect("delete");
+    common::write(
+        &root.www().join("style.css/index.html"),
+        b"<p>now a directory</p>\n",
+    );
+    assert_eq!(answer(WINDOW).status, 301);
+    assert_eq!(
+        answer(WINDOW / 2 * 3).status,
+        301,
+        "the old file is not served again"
+    );
+}
