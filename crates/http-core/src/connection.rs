@@ -869,11 +869,12 @@ impl Connection {
                     self.out.extend_from_slice(&content[range]);
                 } else {
                     // The server reads the body (`file_read`); a small one is then appended
-                    // right behind this head, so the whole response is one write. Once all of
-                    // a small file has been read, the cache keeps its bytes.
+                    // right behind this head, so the whole response is one write. Once a small
+                    // body has been read, the cache keeps it if it is the whole file (the cache
+                    // checks the length).
                     let inline = body_len <= SMALL_BODY_BYTES;
                     let store = cache_key
-                        .filter(|_| inline && start == 0 && body_len == len)
+                        .filter(|_| inline)
                         .map(|key| Box::new((key, validators.clone())));
                     self.source = Some(Source::File {
                         file,

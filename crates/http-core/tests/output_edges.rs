@@ -168,3 +168,34 @@ fn a_server_read_that_claims_more_than_was_asked_closes_the_connection() {
     assert!(result.is_err(), "{asked} asked, more claimed");
     assert!(conn.is_closed());
 }
+
+#[test]
+fn a_small_file_read_in_short_pieces_still_leaves_whole_with_its_head() {
+    use std::os::unix::fs::FileExt;
+    let root = Root::with(|config| config.set_file_cache(None));
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    // A server whose reads return two bytes at a time.
+    let mut reads = 0;
+    while conn.file_read().is_some() {
+        let n = conn
+            .fill_file_read(root.t0, |file, offset, buf| {
+                let two = buf.len().min(2);
+                file.read_at(&mut buf[..two], offset)
+            })
+            .expect("a short read is fine");
+        assert_eq!(n, 2);
+        reads += 1;
+        if reads < 3 {
+            assert!(
+                conn.next_output().ends_with(b"\r\n\r\n"),
+                "nothing of the body is queued before all of it is read"
+            );
+        }
+    }
+    assert_eq!(reads, 3);
+    let out = drain(&mut conn, root.t0);
+    let resp = parse_one(&out);
+    assert_eq!(resp.body, b"hello\n");
+    assert_eq!(conn.responses_sent(), 1);
+}
