@@ -180,15 +180,20 @@ pub fn read_file(conn: &mut Connection, now: Instant) -> io::Result<()> {
         return Ok(());
     }
     conn.fill_file_read(now, |file, offset, buf| {
-        loop {
-            match file.read_at(buf, offset) {
-                // A signal before any byte was read: read again.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
-            }
-        }
+        retry_interrupted(|| file.read_at(buf, offset))
     })
     .map(|_| ())
+}
+
+/// Call `read` until it does something other than fail with `EINTR` (a signal arrived before
+/// any byte moved). Any other error, and every success, is the answer.
+fn retry_interrupted(mut read: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+    loop {
+        match read() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// Close a finished connection politely: send our FIN first (`shutdown(SHUT_WR)`), then discard
@@ -412,5 +417,28 @@ mod tests {
         let mut got = Vec::new();
         peer.read_to_end(&mut got).expect("our FIN ends the stream");
         assert_eq!(got, b"response");
+    }
+
+    #[test]
+    fn a_file_read_is_retried_after_eintr_and_only_then() {
+        let mut answers = vec![
+            Ok(3),
+            Err(io::Error::from(io::ErrorKind::Interrupted)),
+            Err(io::Error::from(io::ErrorKind::Interrupted)),
+        ];
+        let mut calls = 0;
+        let n = retry_interrupted(|| {
+            calls += 1;
+            answers.pop().unwrap_or(Ok(0))
+        });
+        assert_eq!(n.ok(), Some(3));
+        assert_eq!(calls, 3, "two interrupted calls, then the read");
+        let mut calls = 0;
+        let err = retry_interrupted(|| {
+            calls += 1;
+            Err(io::Error::from_raw_os_error(libc::EIO))
+        });
+        assert_eq!(err.map_err(|e| e.raw_os_error()), Err(Some(libc::EIO)));
+        assert_eq!(calls, 1, "another error is the answer at once");
     }
 }
