@@ -7,7 +7,7 @@
 #   scripts/mutants.sh --shard 0/4          one quarter of every group (0-based, as cargo-mutants)
 #   scripts/mutants.sh --merge              summarise every shard under the output dir
 #   scripts/mutants.sh --quick              http-core, only code changed since the last release
-#                                           tag (else the last 20 commits), at most 100 mutants
+#                                           tag (else the last 20 commits), at most 60 mutants
 #                                           and 10 minutes (CI runs this)
 #
 # Options: --jobs N (cargo-mutants -j, default 2), --out DIR (default target/mutants),
@@ -31,7 +31,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-QUICK_MAX_MUTANTS=100
+QUICK_MAX_MUTANTS=60
 QUICK_MAX_SECONDS=600
 
 # server-common groups: name | files (space-separated, under crates/server-common/src) |
