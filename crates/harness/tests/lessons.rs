@@ -7,19 +7,10 @@
 //! machine (syscalls per request, threads, bytes) and the programs' own constants (a 10 ms
 //! back-off) are allowed.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("readable source dir") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use std::fs;
+use std::path::Path;
 
 /// Whether a doc line states a measured throughput, latency or ratio to nginx.
 fn copies_a_figure(line: &str) -> bool {
@@ -61,7 +52,7 @@ fn crate_docs_quote_measured_speeds_by_reference() {
     for entry in fs::read_dir(&crates).expect("crates/") {
         let src = entry.expect("dir entry").path().join("src");
         if src.is_dir() {
-            sources(&src, &mut files);
+            files.extend(common::rust_sources(&src));
         }
     }
     assert!(files.len() > 20, "found the workspace's sources");

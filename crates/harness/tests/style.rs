@@ -5,26 +5,13 @@
 //! The scan relies on rustfmt's layout (checked in CI): a function's body closes with a `}` at the
 //! indentation of its `fn` line.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const MAX_FILE_LINES: usize = 800;
 const MAX_FN_LINES: usize = 80;
-
-/// Functions still over the limit with no reason written yet: the split is owed (issue 8). The
-/// list may only shrink; a function that gets shorter must leave it.
-const OWED: &[(&str, &str)] = &[];
-
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("readable source dir") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// `(name, first line, length in lines, has a "// Long:" reason)` of every function in `text`.
 fn functions(text: &str) -> Vec<(String, usize, usize, bool)> {
@@ -75,11 +62,9 @@ fn functions(text: &str) -> Vec<(String, usize, usize, bool)> {
 #[test]
 fn no_harness_file_is_over_800_lines_nor_an_unexplained_function_over_80() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
+    let files = common::rust_sources(&src);
     assert!(files.len() >= 10, "found only {} source files", files.len());
     let mut problems = Vec::new();
-    let mut owed_seen = Vec::new();
     for file in &files {
         let text = fs::read_to_string(file).expect("readable source");
         let rel = file
@@ -95,19 +80,8 @@ fn no_harness_file_is_over_800_lines_nor_an_unexplained_function_over_80() {
             if len <= MAX_FN_LINES || reason {
                 continue;
             }
-            if OWED.contains(&(rel.as_str(), name.as_str())) {
-                owed_seen.push((rel.clone(), name));
-                continue;
-            }
             problems.push(format!(
                 "{rel}:{line}: fn {name} is {len} lines (at most {MAX_FN_LINES}, or a `// Long:` reason)"
-            ));
-        }
-    }
-    for (file, name) in OWED {
-        if !owed_seen.iter().any(|(f, n)| f == file && n == name) {
-            problems.push(format!(
-                "{file}: fn {name} is no longer over the limit: remove it from OWED"
             ));
         }
     }

@@ -141,3 +141,20 @@ pub fn served(stderr: &str) -> (u64, u64) {
         words[4].parse().expect("connection count"),
     )
 }
+
+/// Every `.rs` file under `dir`, recursively (for the tests that read the sources themselves).
+pub fn rust_sources(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable source dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
