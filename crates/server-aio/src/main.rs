@@ -507,13 +507,8 @@ impl Server {
             // with its head in one write).
             Some(submit_file_read(client, notify))
         } else if client.conn.wants_write() {
-            match fill_buffer(client, now) {
-                Ok(range) => {
-                    client.unwritten = range;
-                    Some(submit_write(client, notify))
-                }
-                Err(err) => Some(Err(err)),
-            }
+            client.unwritten = fill_buffer(client, now);
+            Some(submit_write(client, notify))
         } else if client.cut || (draining && pump::is_idle(&client.conn)) {
             None // timed out, or shutting down between requests: nothing left to write
         } else if client.conn.wants_read() {
@@ -654,9 +649,9 @@ impl Server {
 
 /// Copy as much of the connection's output as fits into the operation's buffer, telling
 /// `http-core` it is consumed (it now belongs to the control block). Returns the filled range.
-fn fill_buffer(client: &mut Client, now: Instant) -> io::Result<Range<usize>> {
+fn fill_buffer(client: &mut Client, now: Instant) -> Range<usize> {
     let Some(buf) = client.op.buffer_mut() else {
-        return Ok(0..0);
+        return 0..0;
     };
     let mut len = 0;
     while len < BUF_SIZE {
@@ -670,7 +665,7 @@ fn fill_buffer(client: &mut Client, now: Instant) -> io::Result<Range<usize>> {
         client.conn.consume(n, now);
         len += n;
     }
-    Ok(0..len)
+    0..len
 }
 
 /// `aio_read` the file bytes the connection asks for, through a descriptor of this read's own:
