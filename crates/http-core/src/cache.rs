@@ -13,8 +13,8 @@
 //! - **Revalidated.** An entry is trusted for [`FileCacheSettings::valid`] (default 1 s). After
 //!   that, the next request opens the path again the normal way (`openat2` beneath the root, or
 //!   the slow path with its `readlink` check) and compares the validators (inode, mtime in ns,
-//!   size): a changed, replaced or deleted file — or a symlink swapped to point out of the root —
-//!   is never served past that window.
+//!   size): a changed, replaced or deleted file — or a symlink swapped to point out of the
+//!   root — is never served past that window.
 //! - **Bounded.** At most [`FileCacheSettings::max_entries`] descriptors (least recently used
 //!   goes first) and [`FileCacheSettings::max_content_bytes`] of contents; an entry unused for
 //!   [`FileCacheSettings::inactive`] (default 20 s, as nginx) is closed.
@@ -22,9 +22,9 @@
 //!   full cache does not push `server-select` over `FD_SETSIZE` nor take the low numbers the
 //!   servers' `EMFILE` handling counts on. Where that fails (a descriptor limit ≤ 1024) the file
 //!   is simply not cached.
-//! - **Threads.** One cache per [`crate::Config`], shared by every thread of a server (the Reactor's
-//!   pool, `multi`'s loops) behind one mutex held for a hash lookup and a few reference-count
-//!   increments, never across I/O. (Per-thread caches would hold N descriptors per file and
+//! - **Threads.** One cache per [`crate::Config`], shared by every thread of a server (the
+//!   Reactor's pool, `multi`'s loops) behind one mutex held for a hash lookup and a few
+//!   reference-count increments, never across I/O. (Per-thread caches would hold N descriptors per file and
 //!   miss N times.)
 
 use std::collections::HashMap;

@@ -59,8 +59,8 @@
 //!
 //! * Threads: `ulimit -u`, `kernel.threads-max`, the pid space (`kernel.pid_max`: 32,768 by the
 //!   kernel's default, as on the course machine; systemd raises it to 4,194,304 on 64-bit
-//!   distributions — every thread takes a pid) and memory; 9,000 idle connections (9,000 threads) work
-//!   fine here. When `thread::spawn` fails (`EAGAIN`), that one connection is closed with a
+//!   distributions — every thread takes a pid) and memory; 9,000 idle connections (9,000
+//!   threads) work fine here. When `thread::spawn` fails (`EAGAIN`), that one connection is closed with a
 //!   one-line log and the server keeps serving the others.
 //! * Descriptors: one per connection (`ulimit -n`; `accept` then fails with `EMFILE`, see
 //!   [`accept::classify`]).

@@ -176,9 +176,7 @@ pub fn write_ready<S: Write + AsFd>(
 /// so readiness has nothing to say about it. `Err`: the read failed or the file shrank; the
 /// connection is closed.
 pub fn read_file(conn: &mut Connection, now: Instant) -> io::Result<()> {
-    if conn.file_read().is_none() {
-        return Ok(());
-    }
+    // No read due: `fill_file_read` does nothing and says 0.
     conn.fill_file_read(now, |file, offset, buf| {
         retry_interrupted(|| file.read_at(buf, offset))
     })

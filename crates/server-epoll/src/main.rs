@@ -41,8 +41,8 @@
 //! open-file cache keeps its descriptor and, for a small one, its bytes (`strace -c -f` over
 //! 20,000 keep-alive requests for a 2.4 KB `index.html`, 50 connections: 2.05 calls per request
 //! with the cache, 7.05 with `--no-file-cache`, which adds `openat2`, `statx`, `fcntl` (clearing
-//! `O_NONBLOCK`), `pread64` and `close` per request). Large files go out with `sendfile(2)` (zero copy; `--no-sendfile` to
-//! compare).
+//! `O_NONBLOCK`), `pread64` and `close` per request). Large files go out with `sendfile(2)`
+//! (zero copy; `--no-sendfile` to compare).
 //!
 //! Files are read with a plain `pread`, and may make the loop wait for the disk on a page-cache
 //! miss: readiness cannot help with regular files. `epoll_ctl` refuses them with `EPERM`
