@@ -164,6 +164,7 @@ macro_rules! __for_each_check {
             memory_bounded_with_unread_responses,
             slowloris_does_not_starve,
             idle_timeout,
+            stalled_reader_cut_off,
             // Process contract.
             help_lists_common_flags,
             startup_errors_exit_1,

@@ -24,10 +24,13 @@
 //!    close of the previous turn's completions) *and* sleeps until at least one completion is
 //!    ready. Then the completions are read straight from shared memory: no syscall per event.
 //! 4. Per connection: `Recv` (the kernel picks a buffer from the pool when bytes arrive) →
-//!    [`http_core::Connection::handle_input`] → for a file body, a `Read` of the file
+//!    [`http_core::Connection::handle_input`] → for a small file body, a `Read` of the file
 //!    (`IORING_OP_READ` at the offset [`http_core::Connection::file_read`] names, into a buffer the
-//!    connection holds until the completion; a small file then leaves with its head) → `Send` of
-//!    `next_output()` (big files chunk by chunk: `Read`, `Send`, `Read`…) → `Recv` … → on an idle
+//!    connection holds until the completion), which then leaves with its head in one `Send` of
+//!    `next_output()`; for a big one, the head is sent, then the body goes chunk by chunk through
+//!    a pipe: `Splice` file → pipe *linked* to `Splice` pipe → socket, 256 KiB a pair (with
+//!    `--file-io read`: `Read`, `Send`, `Read`… of 64 KiB chunks instead; see [`file_body`] for
+//!    the two ways and why splice is the default) → `Recv` … → on an idle
 //!    timeout, `AsyncCancel` of the pending receive or send (a
 //!    reader that stopped reading), and on shutdown of the pending receive → `shutdown(SHUT_WR)`
 //!    and a short drain (the polite close of `server_common::pump`, two plain syscalls) →
@@ -37,6 +40,9 @@
 //!
 //! In `io_uring_enter`, for completions: socket bytes *and file contents* arrive as completions,
 //! so a page-cache miss does not stop the loop (the kernel's io-wq workers wait for the disk).
+//! A splice is always run by an io-wq worker (`iou-wrk-*` in `ps -L`), never inline: that
+//! worker, not this thread, waits when a client reads slowly, until the idle timeout cancels
+//! the splice.
 //! Deadlines (the idle timeout, the shutdown grace, the accept back-off) are kept in a
 //! [`Deadlines`] table and a [`Grace`]; one `Timeout` operation is kept armed for the nearest of
 //! them, so that "time passed" arrives as one more completion.
@@ -97,7 +103,9 @@
 //! one thread (the kernel adds `iou-wrk-*` workers only for operations that cannot proceed
 //! without blocking; socket I/O is not one), and 10,000 idle connections add about 4 MB of
 //! resident memory. Under `wrk -c50` one `io_uring_enter` carries about 24 requests' worth of
-//! receives and sends (strace counts ~600 enters for ~14,000 requests).
+//! receives and sends (strace counts ~600 enters for ~14,000 requests). While a big file body
+//! is on its way, the connection also holds a pipe: two descriptors, and references to at most
+//! 256 KiB of page-cache pages.
 //!
 //! # Limits
 //!
@@ -115,9 +123,9 @@
 //! This is the plainest correct io_uring server, not the fastest. A tuned one would keep one
 //! *multishot* `Recv` per connection (no resubmission and no readiness re-arming per request,
 //! at the price of parking bytes that arrive while a send is in flight), return buffers through a
-//! registered buffer *ring* (shared memory instead of one `ProvideBuffers` per receive), send file
-//! bodies with `splice` or `SendZc`, and use registered ("fixed") descriptors. Each is a
-//! refinement of the same completion loop.
+//! registered buffer *ring* (shared memory instead of one `ProvideBuffers` per receive), keep a
+//! pool of pipes for spliced bodies instead of one new pipe per response, and use registered
+//! ("fixed") descriptors. Each is a refinement of the same completion loop.
 //!
 //! # Testing where io_uring is refused
 //!
@@ -136,6 +144,7 @@
 //! Compare with `server-epoll` (readiness, the same single thread, one `epoll_wait` plus one
 //! `read`/`write` per event) and `server-aio` (completion via threads).
 
+mod file_body;
 mod uring;
 
 use std::collections::VecDeque;
@@ -148,7 +157,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use http_core::{Config, Connection, FILE_CHUNK_BYTES};
+use http_core::{Config, Connection};
 use io_uring::cqueue;
 use server_common::accept::{self, AcceptVerdict};
 use server_common::cli::{self, CommonArgs};
@@ -158,6 +167,7 @@ use server_common::slab::{self, Slab};
 use server_common::timers::Deadlines;
 use server_common::{pump, stats, sys};
 
+use file_body::{FileIo, Pipe};
 use server_common::errors::context;
 use uring::{BufferPool, Ring, Token, completion_error};
 
@@ -171,9 +181,6 @@ const POOL_BUF_LEN: usize = 16 * 1024;
 const POOL_GROUP: u16 = 0;
 /// Exit status when the kernel refuses io_uring (distinct from 1, a start-up error).
 const EXIT_URING_UNAVAILABLE: u8 = 2;
-/// File read buffers kept for reuse once their read completed (more are allocated on demand
-/// while many reads are in flight, and freed afterwards).
-const SPARE_FILE_BUFS: usize = 64;
 
 /// io_uring server: accept, recv and send are operations whose completions one thread reaps.
 #[derive(Debug, Parser)]
@@ -193,6 +200,11 @@ struct Args {
     /// when they run out a receive completes with ENOBUFS and is retried next turn.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..=32_768))]
     buffers: u16,
+
+    /// How big file bodies reach the socket: `read` (IORING_OP_READ into a buffer, then a send)
+    /// or `splice` (IORING_OP_SPLICE file → pipe → socket, no copy through this process).
+    #[arg(long, value_enum, default_value_t = FileIo::Splice)]
+    file_io: FileIo,
 }
 
 /// The `--accept` flag.
@@ -228,15 +240,7 @@ fn main() -> ExitCode {
     cli::exit_on_error("announce", listener::announce(&listener));
 
     let pool = BufferPool::new(args.buffers, POOL_BUF_LEN, POOL_GROUP);
-    let mut server = Server::new(
-        ring,
-        pool,
-        listener,
-        config,
-        shutdown,
-        args.accept,
-        args.common.log,
-    );
+    let mut server = Server::new(ring, pool, listener, config, shutdown, &args);
     let result = server.run();
     stats::report();
     match result {
@@ -260,6 +264,8 @@ enum Io {
     Send,
     /// A `Read` of the response's file into `Client::file_buf`.
     FileRead,
+    /// `Client::splices` splices of the response's file (into the pipe, out to the socket).
+    Splice,
 }
 
 /// How a connection ends.
@@ -282,6 +288,10 @@ struct Client {
     /// The buffer a file `Read` fills (`Some` only while one is in flight): it lives in the
     /// client so that a client abandoned at exit takes it along (see `abandon_leftovers`).
     file_buf: Option<Box<[u8]>>,
+    /// The pipe a big file body is spliced through (`--file-io splice`), while one is sent.
+    pipe: Option<Pipe>,
+    /// Splices of this client in flight (`io == Io::Splice` while this is above zero).
+    splices: u8,
     /// Only looked up with `--log`.
     peer: Option<SocketAddr>,
     io: Io,
@@ -322,6 +332,7 @@ struct Server {
     config: Arc<Config>,
     shutdown: Shutdown,
     log: bool,
+    file_io: FileIo,
     accept: AcceptState,
     /// The connections. Operations name a connection by its slot (`Token::Recv(slot)`…): a
     /// slot is freed only when no operation holds it (`in_flight == 0`). Deadlines name it by
@@ -359,16 +370,17 @@ impl Server {
         listener: TcpListener,
         config: Arc<Config>,
         shutdown: Shutdown,
-        mode: AcceptMode,
-        log: bool,
+        args: &Args,
     ) -> Server {
+        let mode = args.accept;
         Server {
             ring,
             pool,
             listener: Some(listener),
             config,
             shutdown,
-            log,
+            log: args.common.log,
+            file_io: args.file_io,
             accept: AcceptState {
                 multishot: mode != AcceptMode::Single,
                 may_fall_back: mode == AcceptMode::Auto,
@@ -464,6 +476,8 @@ impl Server {
             Some(Token::Cancel(slot)) => self.on_cancel_complete(slot, now),
             Some(Token::Close(slot)) => self.on_close_complete(slot, result),
             Some(Token::FileRead(slot)) => self.on_file_read_complete(slot, result, now),
+            Some(Token::SpliceIn(slot)) => self.on_splice_in_complete(slot, result, now),
+            Some(Token::SpliceOut(slot)) => self.on_splice_out_complete(slot, result, now),
             None => {
                 eprintln!(
                     "warning: completion with unknown user_data {}",
@@ -579,6 +593,8 @@ impl Server {
             stream: Some(stream),
             conn: Connection::new(Arc::clone(&self.config), now),
             file_buf: None,
+            pipe: None,
+            splices: 0,
             peer,
             io: Io::Idle,
             in_flight: 0,
@@ -622,12 +638,11 @@ impl Server {
         }
         let (wants_write, wants_read) = (client.conn.wants_write(), client.conn.wants_read());
         let has_deadline = client.conn.deadline().is_some();
-        if wants_write && client.conn.file_read().is_some() {
+        if wants_write && self.submit_file_body(slot)? {
             // The body comes from a file: the kernel reads it first (a small one then leaves
-            // with its head in one send).
-            return self.submit_file_read(slot);
-        }
-        if wants_write && self.submit_send(slot)? {
+            // with its head in one send), or splices it into the socket (`--file-io splice`),
+            // where a reader that stopped reading holds it until the deadline cancels it.
+        } else if wants_write && self.submit_send(slot)? {
             // The response (or its next chunk) is on its way.
         } else if stopping {
             // Shutting down: the response is finished; do not start reading another request.
@@ -735,75 +750,6 @@ impl Server {
         Ok(true)
     }
 
-    /// Queue a `Read` of the file bytes the connection asks for ([`Connection::file_read`]) into
-    /// a buffer the client holds until the completion.
-    fn submit_file_read(&mut self, slot: usize) -> io::Result<()> {
-        let mut buf = self
-            .spare_file_bufs
-            .pop()
-            .unwrap_or_else(|| vec![0; FILE_CHUNK_BYTES].into_boxed_slice());
-        let Some(client) = client_mut(&mut self.clients, slot) else {
-            return Ok(());
-        };
-        let Some(read) = client.conn.file_read() else {
-            return Ok(());
-        };
-        let len = read.len.min(buf.len());
-        let (fd, offset) = (read.file.as_raw_fd(), read.offset);
-        let ptr = buf.as_mut_ptr();
-        // Moving the box into the client moves the pointer, not the heap bytes it points to.
-        client.file_buf = Some(buf);
-        let len32 = u32::try_from(len).unwrap_or(u32::MAX);
-        // SAFETY: `ptr..ptr+len` is the boxed buffer now held in `client.file_buf`, which is
-        // taken out only in `on_file_read_complete` (after this completion) or leaked with the
-        // client by `abandon_leftovers`; nothing reads or writes it meanwhile. The file stays
-        // open: it belongs to the connection's response, which cannot end while `io ==
-        // Io::FileRead` (`advance` returns early and no other `&mut` method of the connection
-        // runs until the completion).
-        unsafe {
-            self.ring
-                .push_read(fd, ptr, len32, offset, Token::FileRead(slot))
-        }?;
-        client.io = Io::FileRead;
-        client.in_flight += 1;
-        Ok(())
-    }
-
-    /// A file read completed: hand its bytes to the connection (a failed or short-at-the-end
-    /// read makes http-core give the connection up), then go on.
-    fn on_file_read_complete(&mut self, slot: usize, result: i32, now: Instant) -> io::Result<()> {
-        let Some(client) = client_mut(&mut self.clients, slot) else {
-            return Ok(());
-        };
-        client.io = Io::Idle;
-        client.cancelling = false;
-        client.in_flight -= 1;
-        let Some(buf) = client.file_buf.take() else {
-            return Ok(());
-        };
-        let filled = match result {
-            // Cancelled (a timeout or shutdown): nothing was read; `advance` decides.
-            e if e == -libc::ECANCELED || e == -libc::EINTR || e == -libc::EAGAIN => None,
-            n if n >= 0 => Some(Ok(usize::try_from(n).unwrap_or(0))),
-            e => Some(Err(completion_error(e))),
-        };
-        if let Some(filled) = filled {
-            let read = client.conn.fill_file_read(now, |_, _, dest| {
-                let n = filled?;
-                let n = n.min(dest.len()).min(buf.len());
-                dest[..n].copy_from_slice(&buf[..n]);
-                Ok(n)
-            });
-            if let Err(err) = read {
-                eprintln!("warning: reading a file for a response: {err}; closing the connection");
-            }
-        }
-        if self.spare_file_bufs.len() < SPARE_FILE_BUFS {
-            self.spare_file_bufs.push(buf);
-        }
-        self.advance(slot, now)
-    }
-
     /// A send completed: `n` bytes went out (perhaps fewer than asked), or an error.
     fn on_send_complete(&mut self, slot: usize, result: i32, now: Instant) -> io::Result<()> {
         let Some(client) = client_mut(&mut self.clients, slot) else {
@@ -859,16 +805,20 @@ impl Server {
         let Some(client) = client_mut(&mut self.clients, slot) else {
             return Ok(());
         };
-        let target = match client.io {
+        let targets: &[Token] = match client.io {
             Io::Idle => return Ok(()),
-            Io::Recv => Token::Recv(slot),
-            Io::Send => Token::Send(slot),
-            Io::FileRead => Token::FileRead(slot),
+            Io::Recv => &[Token::Recv(slot)],
+            Io::Send => &[Token::Send(slot)],
+            Io::FileRead => &[Token::FileRead(slot)],
+            // Either half may be the one still pending (a cancel of the other says ENOENT).
+            Io::Splice => &[Token::SpliceIn(slot), Token::SpliceOut(slot)],
         };
         if !client.cancelling {
-            self.ring.push_cancel(target, Token::Cancel(slot))?;
+            for &target in targets {
+                self.ring.push_cancel(target, Token::Cancel(slot))?;
+                client.in_flight += 1;
+            }
             client.cancelling = true;
-            client.in_flight += 1;
         }
         Ok(())
     }
@@ -942,7 +892,7 @@ impl Server {
                 Io::Idle => self.advance(slot, now)?,
                 // A receive or send is pending: cancel it; its `ECANCELED` completion leads to
                 // `advance`, which then sees the passed deadline.
-                Io::Recv | Io::Send | Io::FileRead => self.cancel_io(slot)?,
+                Io::Recv | Io::Send | Io::FileRead | Io::Splice => self.cancel_io(slot)?,
             }
         }
     }
@@ -983,7 +933,7 @@ impl Server {
                 // Nothing in flight (waiting for a deadline): `advance` closes it.
                 Io::Idle => self.advance(slot, now)?,
                 // A response is being sent: let it finish; `advance` closes it afterwards.
-                Io::Send | Io::FileRead => {}
+                Io::Send | Io::FileRead | Io::Splice => {}
             }
         }
         Ok(())

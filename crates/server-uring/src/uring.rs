@@ -49,6 +49,10 @@ pub enum Token {
     Close(usize),
     /// A `Read` of the file that connection's response body comes from.
     FileRead(usize),
+    /// A `Splice` of that file into the connection's pipe (`--file-io splice`).
+    SpliceIn(usize),
+    /// A `Splice` from that pipe into the connection's socket.
+    SpliceOut(usize),
 }
 
 const KIND_BITS: u32 = 8;
@@ -63,6 +67,8 @@ const SEND: u64 = 17;
 const CANCEL: u64 = 18;
 const CLOSE: u64 = 19;
 const FILE_READ: u64 = 20;
+const SPLICE_IN: u64 = 21;
+const SPLICE_OUT: u64 = 22;
 
 impl Token {
     /// The `user_data` value for this token.
@@ -79,6 +85,8 @@ impl Token {
             Token::Cancel(slot) => (CANCEL, slot),
             Token::Close(slot) => (CLOSE, slot),
             Token::FileRead(slot) => (FILE_READ, slot),
+            Token::SpliceIn(slot) => (SPLICE_IN, slot),
+            Token::SpliceOut(slot) => (SPLICE_OUT, slot),
         };
         ((slot as u64) << KIND_BITS) | kind
     }
@@ -98,6 +106,8 @@ impl Token {
             CANCEL => Token::Cancel(slot),
             CLOSE => Token::Close(slot),
             FILE_READ => Token::FileRead(slot),
+            SPLICE_IN => Token::SpliceIn(slot),
+            SPLICE_OUT => Token::SpliceOut(slot),
             _ => return None,
         };
         Some(token)
@@ -126,6 +136,7 @@ const REQUIRED: &[(u8, &str)] = &[
     (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD"),
     (opcode::Close::CODE, "IORING_OP_CLOSE"),
     (opcode::Read::CODE, "IORING_OP_READ"),
+    (opcode::Splice::CODE, "IORING_OP_SPLICE"),
     (opcode::ProvideBuffers::CODE, "IORING_OP_PROVIDE_BUFFERS"),
 ];
 
@@ -380,6 +391,74 @@ impl Ring {
         unsafe { self.push(entry) }
     }
 
+    /// One chunk of a file sent without passing through our memory: a `Splice` of `len` bytes
+    /// of `file` from `offset` into the pipe's write end, *linked* (`IOSQE_IO_LINK`) to a
+    /// `Splice` from the pipe's read end into `socket`, which starts only once the first has
+    /// completed. A short first splice breaks the link: the second then completes with
+    /// `ECANCELED`, and the bytes that did reach the pipe are sent by [`Ring::push_splice_out`].
+    /// `more` sets `SPLICE_F_MORE` (more of the body follows: the socket may wait to fill a
+    /// segment).
+    ///
+    /// The kernel never runs a splice inline: it hands both to its io-wq worker threads, where
+    /// they may block (on the disk, on a full socket buffer) without stopping this thread.
+    /// Both entries go into the submission queue together or not at all, so the link cannot be
+    /// cut by an early submit. No memory of ours is referenced; the descriptors must stay open
+    /// until both completions have been reaped (a closed one fails the splice with `EBADF`, a
+    /// reused number would splice into the wrong file).
+    pub fn push_splice_chunk(&mut self, chunk: SpliceChunk, slot: usize) -> io::Result<()> {
+        let offset = i64::try_from(chunk.offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset past i64"))?;
+        let into_pipe = opcode::Splice::new(
+            types::Fd(chunk.file),
+            offset,
+            types::Fd(chunk.pipe_in),
+            -1,
+            chunk.len,
+        )
+        .build()
+        .flags(squeue::Flags::IO_LINK)
+        .user_data(Token::SpliceIn(slot).to_user_data());
+        let out_flags = if chunk.more { libc::SPLICE_F_MORE } else { 0 };
+        let to_socket = opcode::Splice::new(
+            types::Fd(chunk.pipe_out),
+            -1,
+            types::Fd(chunk.socket),
+            -1,
+            chunk.len,
+        )
+        .flags(out_flags)
+        .build()
+        .user_data(Token::SpliceOut(slot).to_user_data());
+        let pair = [into_pipe, to_socket];
+        loop {
+            // SAFETY: neither entry points at memory (only descriptors and numbers).
+            if unsafe { self.ring.submission().push_multiple(&pair) }.is_ok() {
+                return Ok(());
+            }
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(context(e, "io_uring_enter (submission queue full)")),
+            }
+        }
+    }
+
+    /// Send `len` bytes already in a pipe (`pipe_out`, its read end) to `socket`: what is left
+    /// after a short send, or after a short splice into the pipe. Same rules as
+    /// [`Ring::push_splice_chunk`].
+    pub fn push_splice_out(
+        &mut self,
+        pipe_out: RawFd,
+        socket: RawFd,
+        len: u32,
+        slot: usize,
+    ) -> io::Result<()> {
+        let entry = opcode::Splice::new(types::Fd(pipe_out), -1, types::Fd(socket), -1, len)
+            .build()
+            .user_data(Token::SpliceOut(slot).to_user_data());
+        self.push_plain(entry)
+    }
+
     /// A timeout that completes (`ETIME`) after `after`: the loop's wake-up for its nearest
     /// deadline. `count` 0 = a pure timer, not "after N completions".
     pub fn push_timeout(&mut self, after: Duration) -> io::Result<()> {
@@ -494,6 +573,25 @@ pub fn completion_error(result: i32) -> io::Error {
     io::Error::from_raw_os_error(result.saturating_neg())
 }
 
+/// The descriptors and extent of one [`Ring::push_splice_chunk`].
+#[derive(Debug, Clone, Copy)]
+pub struct SpliceChunk {
+    /// The regular file the body comes from.
+    pub file: RawFd,
+    /// Where in the file this chunk starts.
+    pub offset: u64,
+    /// The pipe's write end (the first splice fills it).
+    pub pipe_in: RawFd,
+    /// The pipe's read end (the second splice empties it into the socket).
+    pub pipe_out: RawFd,
+    /// The connection's socket.
+    pub socket: RawFd,
+    /// Bytes to move: at most the pipe's capacity, or the first splice would wait for room.
+    pub len: u32,
+    /// More of the body follows this chunk.
+    pub more: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,6 +610,8 @@ mod tests {
             Token::Cancel(123_456),
             Token::Close(usize::MAX >> KIND_BITS),
             Token::FileRead(42),
+            Token::SpliceIn(43),
+            Token::SpliceOut(44),
         ];
         for token in tokens {
             assert_eq!(Token::from_user_data(token.to_user_data()), Some(token));

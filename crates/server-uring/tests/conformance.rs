@@ -18,4 +18,8 @@ macro_rules! uring_binary {
 }
 
 conformance::suite!(default_mode, uring_binary!(), []);
-conformance::suite!(single, uring_binary!(), ["--accept", "single"]);
+conformance::suite!(
+    single,
+    uring_binary!(),
+    ["--accept", "single", "--file-io", "read"]
+);

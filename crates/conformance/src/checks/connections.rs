@@ -1,5 +1,7 @@
 //! Connection management: keep-alive, pipelining, slow, many, vanishing and idle clients.
 
+use std::io::{self, Read};
+
 use super::support::*;
 
 /// HTTP/1.1 keeps the connection open: three requests, three responses, one connection.
@@ -468,6 +470,61 @@ pub fn slowloris_does_not_starve(target: &Target) {
     for t in threads {
         let _ = t.join();
     }
+}
+
+/// With `--timeout 1`: a client that asks for a large file and then stops reading is cut off
+/// after the idle timeout. The server gives the response up instead of holding it — and, in a
+/// completion server, the operation that sends it — for ever; other clients are served meanwhile
+/// and afterwards.
+///
+/// The file is bigger than the socket buffers can hold, so a server that never gives up leaves
+/// the rest of the body to be read once the client reads again; one that gave up ends the
+/// connection (FIN or reset) before the whole body has arrived.
+pub fn stalled_reader_cut_off(target: &Target) {
+    let server = target.start_with(&["--timeout", "1"]);
+    let mut conn = Conn::open(server.addr());
+    set_recv_buffer(&conn, 16 * 1024);
+    conn.send(keepalive("GET", "/big.bin").as_bytes());
+    // Read nothing for well past the timeout; meanwhile the server serves another client.
+    thread::sleep(Duration::from_millis(2000));
+    let (other, resp) = client::exchange(server.addr(), get("/hello.txt").as_bytes());
+    expect_file(&other, &resp, HELLO_TXT.as_bytes(), "text/plain");
+    thread::sleep(Duration::from_millis(1500));
+    let total = fixtures::big_bin().len();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut stream = conn.stream();
+    let ended = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => received += n,
+            Err(err) if client::is_reset(&err) => break true,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(err) => conn.fail(&format!("reading after the stall: {err}")),
+        }
+    };
+    assert!(
+        received < total,
+        "a client that stopped reading /big.bin for 3.5 s (--timeout 1) still received \
+         {received} bytes, the whole {total}-byte body: the stalled response was never given up"
+    );
+    assert!(
+        ended,
+        "a client that stopped reading /big.bin for 3.5 s (--timeout 1) was not disconnected \
+         (received {received} of {total} bytes, then nothing for 10 s)"
+    );
+    let (conn, resp) = client::exchange(server.addr(), get("/hello.txt").as_bytes());
+    expect_file(&conn, &resp, HELLO_TXT.as_bytes(), "text/plain");
 }
 
 /// With `--timeout 1`: an idle connection is closed within ~3 s (before and after a request), a
