@@ -1,33 +1,50 @@
 #!/usr/bin/env bash
-# Throughput of io-models servers beside nginx, measured with wrk in one run.
+# Throughput of io-models servers beside nginx, measured with wrk (or ab) in one run.
 #
-#   scripts/wrk-vs-nginx.sh [--duration SECS] [--conns N] [--path /hello.txt] NAME='CMD ARGS' ...
+#   scripts/wrk-vs-nginx.sh [--duration SECS] [--conns N] [--path /hello.txt] [--root DIR]
+#                           [--repeat R] [--nginx-cache] [--ab] NAME='CMD ARGS' ...
 #
 # e.g.
 #   scripts/wrk-vs-nginx.sh blocking='target/release/server-blocking' \
 #                           pool='target/release/server-blocking --pool 2'
+#   scripts/wrk-vs-nginx.sh --repeat 5 --nginx-cache epoll='target/release/server-epoll'
 #
 # What it does, in order:
 #   1. builds the release binaries named as target/release/<crate> in the commands;
-#   2. starts nginx (1 worker, access_log off, daemon off, keep-alive unlimited, its own temp
-#      conf/pid/log dirs) serving www/ on a free 127.0.0.1 port, pinned to CPU 0;
+#   2. starts nginx (1 worker, access_log off, daemon off, keep-alive unlimited, sendfile on, no
+#      open_file_cache, its own temp conf/pid/log dirs) serving www/ on a free 127.0.0.1 port,
+#      pinned to CPU 0;
 #   3. runs `wrk -t1 -c<conns> -d<secs>s --latency` pinned to CPU 1 against nginx, then starts each
 #      server (`CMD ARGS --addr 127.0.0.1:0`, pinned to CPU 0, port read from its announce line),
 #      runs the same wrk against it and stops it (SIGTERM, by PID);
 #   4. prints a Markdown table: name, req/s, ratio to nginx, p50/p99 latency, errors.
-# Every process it starts is stopped by PID on exit, also on Ctrl-C. Needs wrk and nginx
-# (scripts/install-deps.sh installs both). Run from anywhere; commands are relative to the
+# Options:
+#   --root DIR     serve DIR instead of www/ (nginx's root, and `--root DIR` for every server);
+#   --repeat R     R rounds, each running nginx and then every server once (interleaved, so slow
+#                  drift of the machine hits all alike); the table shows the median req/s with
+#                  its min–max, and the ratio to nginx as the median of the per-round ratios with
+#                  their min–max;
+#   --nginx-cache  also measure nginx with `open_file_cache max=1000 inactive=20s` (row
+#                  `nginx+cache`, started fresh each round), and add a column of ratios to it;
+#   --ab           connection per request: `ab -c<conns> -t<secs> -n 10000000` (no keep-alive)
+#                  instead of wrk; p50/p99 are ab's 50 % and 99 % lines.
+# Every process it starts is stopped by PID on exit, also on Ctrl-C. Needs wrk (or ab) and nginx
+# (scripts/install-deps.sh installs them). Run from anywhere; commands are relative to the
 # workspace root, which is also the servers' working directory (so they serve ./www).
 set -euo pipefail
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
 duration=5
 conns=50
 path=/hello.txt
+doc_root=
+repeat=1
+nginx_cache=0
+use_ab=0
 names=()
 commands=()
 while [ $# -gt 0 ]; do
@@ -35,6 +52,10 @@ while [ $# -gt 0 ]; do
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
     --conns) conns=${2:?--conns needs a value}; shift 2 ;;
     --path) path=${2:?--path needs a value}; shift 2 ;;
+    --root) doc_root=${2:?--root needs a value}; shift 2 ;;
+    --repeat) repeat=${2:?--repeat needs a value}; shift 2 ;;
+    --nginx-cache) nginx_cache=1; shift ;;
+    --ab) use_ab=1; shift ;;
     -h|--help) usage 0 ;;
     *=*) names+=("${1%%=*}"); commands+=("${1#*=}"); shift ;;
     *) echo "wrk-vs-nginx: unexpected argument: $1" >&2; usage 2 >&2 ;;
@@ -42,9 +63,22 @@ while [ $# -gt 0 ]; do
 done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -n "$doc_root" ]; then
+  if [ ! -d "$doc_root" ]; then
+    echo "wrk-vs-nginx: --root $doc_root: no such directory" >&2
+    exit 2
+  fi
+  doc_root=$(cd "$doc_root" && pwd)
+fi
+if ! [[ "$repeat" =~ ^[1-9][0-9]*$ ]]; then
+  echo "wrk-vs-nginx: --repeat needs a positive whole number, not '$repeat'" >&2
+  exit 2
+fi
 cd "$root"
+load_tool=wrk
+[ "$use_ab" = 1 ] && load_tool=ab
 
-for tool in wrk nginx; do
+for tool in "$load_tool" nginx; do
   if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
     echo "wrk-vs-nginx: $tool is not installed (run scripts/install-deps.sh)" >&2
     exit 1
@@ -112,9 +146,16 @@ if [ "${#crates[@]}" -gt 0 ]; then
   echo "wrk-vs-nginx: cargo build --release ${crates[*]}" >&2
   cargo build --release --quiet "${crates[@]}"
 fi
-
-# Run wrk against $1 (a base URL); prints "req/s p50 p99 errors" (n/a on failure).
+# Run the load against $1 (a base URL); prints "req/s p50 p99 errors" (n/a on failure).
 measure() {
+  if [ "$use_ab" = 1 ]; then
+    measure_ab "$1"
+  else
+    measure_wrk "$1"
+  fi
+}
+
+measure_wrk() {
   local url=$1$path log=$tmp/wrk.$RANDOM.log
   if ! "${pin_load[@]}" wrk -t1 -c"$conns" -d"${duration}s" --latency "$url" >"$log" 2>&1; then
     echo "n/a n/a n/a wrk-failed"
@@ -126,6 +167,23 @@ measure() {
     /^ +99%/ { p99 = $2 }
     /Non-2xx or 3xx responses:/ { errors += $NF }
     /Socket errors:/ { for (i = 3; i <= NF; i += 2) { v = $(i + 1); gsub(",", "", v); errors += v } }
+    END { printf "%s %s %s %d\n", (rps == "" ? "n/a" : rps), (p50 == "" ? "n/a" : p50), (p99 == "" ? "n/a" : p99), errors }
+  ' "$log"
+}
+
+# ab without -k: a new connection per request. ab stops at -t seconds or -n requests.
+measure_ab() {
+  local url=$1$path log=$tmp/ab.$RANDOM.log
+  if ! "${pin_load[@]}" ab -q -c "$conns" -t "$duration" -n 10000000 "$url" >"$log" 2>&1; then
+    echo "n/a n/a n/a ab-failed"
+    return
+  fi
+  awk '
+    /^Requests per second:/ { rps = $4 }
+    /^ +50%/ { p50 = $2 "ms" }
+    /^ +99%/ { p99 = $2 "ms" }
+    /^Failed requests:/ { errors += $3 }
+    /^Non-2xx responses:/ { errors += $3 }
     END { printf "%s %s %s %d\n", (rps == "" ? "n/a" : rps), (p50 == "" ? "n/a" : p50), (p99 == "" ? "n/a" : p99), errors }
   ' "$log"
 }
@@ -147,8 +205,12 @@ answers() {
 }
 
 # 2. nginx on a free port (a few tries: the port might be taken between check and bind).
+# $1 = 1: with `open_file_cache max=1000 inactive=20s`.
 start_nginx() {
-  local port conf=$tmp/nginx/nginx.conf
+  local with_cache=${1:-0} port conf=$tmp/nginx/nginx.conf cache_line=
+  if [ "$with_cache" = 1 ]; then
+    cache_line='open_file_cache max=1000 inactive=20s;'
+  fi
   mkdir -p "$tmp/nginx/logs" "$tmp/nginx/temp"
   for _ in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 20000))
@@ -169,6 +231,7 @@ http {
   tcp_nopush on;
   keepalive_requests 1000000;
   keepalive_timeout 65;
+  $cache_line
   client_body_temp_path $tmp/nginx/temp/body;
   proxy_temp_path $tmp/nginx/temp/proxy;
   fastcgi_temp_path $tmp/nginx/temp/fastcgi;
@@ -176,7 +239,7 @@ http {
   scgi_temp_path $tmp/nginx/temp/scgi;
   server {
     listen 127.0.0.1:$port;
-    root $root/www;
+    root ${doc_root:-$root/www};
   }
 }
 CONF
@@ -198,25 +261,22 @@ CONF
   cat "$tmp/nginx/logs/error.log" "$tmp/nginx/logs/stdout" >&2 2>/dev/null || true
   return 1
 }
+# One row per measured thing, in table order; $tmp/results.NAME holds one line per round:
+# "req/s p50 p99 errors".
+rows=(nginx)
+[ "$nginx_cache" = 1 ] && rows+=(nginx+cache)
+rows+=("${names[@]}")
+record() { echo "$2" >>"$tmp/results.$1"; }
 
-rows=()
-nginx_rps=
-echo "wrk-vs-nginx: nginx ($(nginx -v 2>&1 | sed 's/.*\///'), 1 worker)" >&2
-if start_nginx; then
-  read -r rps p50 p99 errors < <(measure "$nginx_url")
-  stop "$nginx_pid"
-  nginx_rps=$rps
-  rows+=("nginx|$rps|$p50|$p99|$errors")
-else
-  rows+=("nginx|n/a|n/a|n/a|did not start")
-fi
-
-# 3. Each server.
-for i in "${!names[@]}"; do
-  name=${names[$i]}
-  read -ra cmd <<<"${commands[$i]}"
-  echo "wrk-vs-nginx: $name: ${commands[$i]}" >&2
-  out=$tmp/$name.out
+# Start server command $2 under the name $1, measure it, stop it.
+run_server() {
+  local name=$1 pid url out=$tmp/$1.out
+  local -a cmd
+  read -ra cmd <<<"$2"
+  if [ -n "$doc_root" ]; then
+    cmd+=(--root "$doc_root")
+  fi
+  echo "wrk-vs-nginx: $name: ${cmd[*]}" >&2
   # Create the file before the background job does, so the first look for the announce line
   # cannot race the redirection.
   : >"$out"
@@ -233,32 +293,84 @@ for i in "${!names[@]}"; do
   if [ -z "$url" ]; then
     echo "wrk-vs-nginx: $name did not announce itself:" >&2
     cat "$tmp/$name.err" >&2
-    rows+=("$name|n/a|n/a|n/a|did not start")
-    stop "$pid"
-    continue
+    record "$name" "n/a n/a n/a did-not-start"
+  elif ! answers "$url"; then
+    record "$name" "n/a n/a n/a no-200-for-$path"
+  else
+    record "$name" "$(measure "$url")"
   fi
-  if ! answers "$url"; then
-    rows+=("$name|n/a|n/a|n/a|no 200 for $path")
-    stop "$pid"
-    continue
-  fi
-  read -r rps p50 p99 errors < <(measure "$url")
   stop "$pid"
-  rows+=("$name|$rps|$p50|$p99|$errors")
+}
+
+# nginx as row $1; $2 = 1 with open_file_cache.
+run_nginx() {
+  echo "wrk-vs-nginx: $1 ($("$nginx_bin" -v 2>&1 | sed 's/.*\///'), 1 worker)" >&2
+  if start_nginx "$2"; then
+    record "$1" "$(measure "$nginx_url")"
+    stop "$nginx_pid"
+  else
+    record "$1" "n/a n/a n/a did-not-start"
+  fi
+}
+
+# 3. The rounds: nginx (and nginx+cache), then each server; R times.
+for round in $(seq "$repeat"); do
+  [ "$repeat" -gt 1 ] && echo "wrk-vs-nginx: round $round of $repeat" >&2
+  run_nginx nginx 0
+  [ "$nginx_cache" = 1 ] && run_nginx nginx+cache 1
+  for i in "${!names[@]}"; do
+    run_server "${names[$i]}" "${commands[$i]}"
+  done
 done
 
-# 4. The table.
+# 4. The table. Per row: the median req/s (min–max over the rounds); the median of the
+# per-round ratios to row $2 (min–max); p50/p99 of the round closest to the median; errors summed
+# (or why it failed).
+summary() {
+  paste -d' ' "$tmp/results.$1" "$tmp/results.$2" | awk -v name="$1" '
+    function sort(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    }
+    function median(a, n) { sort(a, n); return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    function span(a, n, fmt) { sort(a, n); return (n > 1) ? sprintf(" (" fmt "–" fmt ")", a[1], a[n]) : "" }
+    $4 ~ /^[0-9]+$/ { errors += $4 }
+    $4 !~ /^[0-9]+$/ { failed = $4 }
+    $1 ~ /^[0-9.]+$/ {
+      n++; rps[n] = $1; copy[n] = $1; p50[n] = $2; p99[n] = $3
+      if ($5 ~ /^[0-9.]+$/ && $5 > 0) { m++; ratio[m] = $1 / $5; rcopy[m] = $1 / $5 }
+    }
+    END {
+      if (n == 0) { printf "| %s | n/a | n/a | n/a | n/a | %s |\n", name, failed; exit }
+      md = median(copy, n)
+      best = 1; bd = -1
+      for (i = 1; i <= n; i++) { d = rps[i] - md; if (d < 0) d = -d; if (bd < 0 || d < bd) { bd = d; best = i } }
+      cell = sprintf("%.0f", md) span(rps, n, "%.0f")
+      r = (m > 0) ? sprintf("%.2f", median(rcopy, m)) span(ratio, m, "%.2f") : "n/a"
+      printf "| %s | %s | %s | %s | %s | %s |\n", name, cell, r, p50[best], p99[best], (failed != "" ? failed : errors)
+    }'
+}
+
 echo
-echo "wrk -t1 -c$conns -d${duration}s --latency http://127.0.0.1:PORT$path; server on CPU 0, wrk on CPU 1 ($(nproc) CPUs, $(uname -r))"
+if [ "$use_ab" = 1 ]; then
+  echo "ab -c$conns -t$duration (connection per request) http://127.0.0.1:PORT$path; $repeat round(s), interleaved; server on CPU 0, ab on CPU 1 ($(nproc) CPUs, $(uname -r))"
+else
+  echo "wrk -t1 -c$conns -d${duration}s --latency http://127.0.0.1:PORT$path; $repeat round(s), interleaved; server on CPU 0, wrk on CPU 1 ($(nproc) CPUs, $(uname -r))"
+fi
+[ -n "$doc_root" ] && echo "root: $doc_root"
 echo
-echo "| server | req/s | vs nginx | p50 | p99 | errors |"
-echo "|---|---:|---:|---:|---:|---:|"
+if [ "$nginx_cache" = 1 ]; then
+  echo "| server | req/s median (min–max) | vs nginx | vs nginx+cache | p50 | p99 | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+else
+  echo "| server | req/s median (min–max) | vs nginx | p50 | p99 | errors |"
+  echo "|---|---:|---:|---:|---:|---:|"
+fi
 for row in "${rows[@]}"; do
-  IFS='|' read -r name rps p50 p99 errors <<<"$row"
-  ratio=n/a
-  if [[ "$rps" =~ ^[0-9.]+$ && "$nginx_rps" =~ ^[0-9.]+$ ]]; then
-    ratio=$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-    rps=$(awk -v a="$rps" 'BEGIN { printf "%.0f", a }')
+  line=$(summary "$row" nginx)
+  if [ "$nginx_cache" = 1 ]; then
+    # Insert the ratio to nginx+cache as the fourth column.
+    second=$(summary "$row" nginx+cache | awk -F'|' '{ print $4 }')
+    line=$(awk -F'|' -v s="$second" 'BEGIN { OFS = "|" } { $4 = $4 "|" s; print }' <<<"$line")
   fi
-  echo "| $name | $rps | $ratio | $p50 | $p99 | $errors |"
+  echo "$line"
 done
