@@ -429,6 +429,7 @@ impl Connection {
         self.closed || (matches!(self.state, ReadState::Closing) && !self.wants_write())
     }
 
+    // ANCHOR: timers_idle_deadline
     /// When `handle_timeout` is due, if ever: the last progress (a byte in or out) plus the idle
     /// timeout.
     pub fn deadline(&self) -> Option<Instant> {
@@ -438,6 +439,7 @@ impl Connection {
             Some(self.last_progress + self.config.limits.idle_timeout)
         }
     }
+    // ANCHOR_END: timers_idle_deadline
 
     /// Where the main state machine is.
     pub fn phase(&self) -> Phase {

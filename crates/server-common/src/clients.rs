@@ -224,6 +224,7 @@ impl Clients {
         self.deadlines.next_due(now, current).map(|(fd, _)| fd)
     }
 
+    // ANCHOR: timers_time_out_due
     /// Time out every connection whose deadline has passed at `now` (`handle_timeout`: a
     /// `408` to write, or nothing more to say); returns their fds, for the loop to write to or
     /// close each.
@@ -236,6 +237,7 @@ impl Clients {
         }
         due
     }
+    // ANCHOR_END: timers_time_out_due
 
     /// After I/O on `fd`: print what it answered (`log`: `--log`), then decide. `None`: close
     /// it (it is finished, or idle while a shutdown drains the server). Otherwise it stays, its

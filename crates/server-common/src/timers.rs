@@ -96,6 +96,7 @@ impl<K: Ord + Hash + Copy> Deadlines<K> {
         Self::default()
     }
 
+    // ANCHOR: timers_watch
     /// Call after every event on `key`'s connection with its current deadline: if it is earlier
     /// than the one queued (or none is queued), queue it. A deadline that moved later (the usual
     /// case: the connection made progress) is left alone; it is found when the old entry pops.
@@ -113,7 +114,9 @@ impl<K: Ord + Hash + Copy> Deadlines<K> {
             self.queue.schedule(deadline, key);
         }
     }
+    // ANCHOR_END: timers_watch
 
+    // ANCHOR: timers_next_due
     /// The next connection whose deadline has really passed at `now`; its caller times it out.
     /// `current(key)` tells the connection's deadline now: `None` if the connection is gone,
     /// `Some(None)` if it has no deadline (nothing is queued for it then). On the way, stale
@@ -137,6 +140,7 @@ impl<K: Ord + Hash + Copy> Deadlines<K> {
         }
         None
     }
+    // ANCHOR_END: timers_next_due
 
     /// The earliest queued deadline (perhaps a stale one: waking early for it costs one turn).
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -167,6 +171,7 @@ impl Deadlines<u64> {
     }
 }
 
+// ANCHOR: timers_wait_until_nearest
 /// How long a loop may wait: until the nearest of `deadlines` (its connections' next deadline,
 /// the end of the shutdown grace, an accept back-off…), zero if one has passed, `None` (wait for
 /// events only) if there is none.
@@ -192,6 +197,7 @@ pub fn ceil_millis(timeout: Duration) -> u64 {
     };
     u64::try_from(rounded).unwrap_or(u64::MAX)
 }
+// ANCHOR_END: timers_wait_until_nearest
 
 #[cfg(test)]
 mod tests {

@@ -42,6 +42,7 @@ pub(crate) fn open_loop(
     Ok((epoll, listening))
 }
 
+// ANCHOR: timers_epoll_wait_timeout
 /// How long a pattern's loop may wait in `epoll_wait`: until the nearest connection deadline,
 /// the end of an accept back-off, or the end of the grace period.
 pub(crate) fn wait_timeout(
@@ -57,6 +58,7 @@ pub(crate) fn wait_timeout(
     ];
     timers::wait_until_nearest(now, nearest)
 }
+// ANCHOR_END: timers_epoll_wait_timeout
 
 /// The listening socket of one loop, and whether epoll watches it right now.
 #[derive(Debug)]

@@ -119,6 +119,7 @@ impl EventLoop {
         self.after_event(token, outcome);
     }
 
+    // ANCHOR: timers_epoll_expire
     /// Deadlines that passed: time those connections out.
     fn expire(&mut self, now: Instant) {
         loop {
@@ -135,6 +136,7 @@ impl EventLoop {
             }
         }
     }
+    // ANCHOR_END: timers_epoll_expire
 
     /// SIGINT/SIGTERM: stop accepting, close idle connections now, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {

@@ -190,6 +190,7 @@ fn open_idle(addr: std::net::SocketAddr, count: usize) -> std::io::Result<IdleCo
     Ok(idle)
 }
 
+// ANCHOR: harness_cell_load_spec
 /// The load of one cell: the scenario's clients against `addr` for the run's window.
 fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) -> LoadSpec {
     LoadSpec {
@@ -213,3 +214,4 @@ fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) ->
         progress: false,
     }
 }
+// ANCHOR_END: harness_cell_load_spec

@@ -134,6 +134,7 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     write_results(&args, &results)
 }
 
+// ANCHOR: harness_pin_cpus
 /// The CPUs the servers and the load generator run on: the first two this process may use. The
 /// calling thread is pinned to the load's CPU (load threads inherit it). With fewer than two
 /// CPUs nothing is pinned, and one line says so.
@@ -149,6 +150,7 @@ fn pin_cpus(allowed: &[usize]) -> io::Result<(Option<usize>, Option<usize>)> {
     sys::pin_to_cpu(second)?;
     Ok((Some(first), Some(second)))
 }
+// ANCHOR_END: harness_pin_cpus
 
 /// Seconds of load per cell (`--duration`, else 0.5 with `--quick`, 2 without), checked > 0.
 fn cell_duration(args: &CompareArgs) -> io::Result<(f64, Duration)> {

@@ -174,12 +174,14 @@ pub fn run_with(
         let quota = spec
             .total
             .map(|n| n / threads as u64 + u64::from((t as u64) < n % threads as u64));
+        // ANCHOR: harness_rate_interval
         // Each thread's share of the rate; with `clients` connections each one is due every
         // `clients / rate` seconds.
         let interval = spec.rate.filter(|r| *r > 0.0).map(|rate| {
             let per_thread = rate * clients as f64 / spec.clients as f64;
             Duration::from_secs_f64(clients as f64 / per_thread.max(1e-9))
         });
+        // ANCHOR_END: harness_rate_interval
         let mut worker = Worker::new(spec, clients, quota, interval, start)?;
         let published = Arc::clone(&published);
         let stop = Arc::clone(&stop);

@@ -192,6 +192,7 @@ impl Worker {
             if self.finished(now) || stop.load(Ordering::Relaxed) {
                 break;
             }
+            // ANCHOR: harness_wait
             let mut wait = next_scan.saturating_duration_since(now);
             if let Some(end) = self.end {
                 wait = wait.min(end.saturating_duration_since(now));
@@ -215,6 +216,7 @@ impl Worker {
             if ready == 0 {
                 ready = self.epoll.wait(&mut events, ceil_millis(wait))?;
             }
+            // ANCHOR_END: harness_wait
             let now = Instant::now();
             for event in &events[..ready] {
                 let index = (event.u64 & 0xffff_ffff) as usize;
@@ -284,6 +286,7 @@ impl Worker {
         self.quota.is_none_or(|q| self.issued < q) && self.end.is_none_or(|end| now < end)
     }
 
+    // ANCHOR: harness_start_request
     /// Begin the next request on connection `i`: connect first if it has no socket, else write.
     fn start_request(&mut self, i: usize, now: Instant) {
         if !self.may_issue(now) {
@@ -310,6 +313,7 @@ impl Worker {
             self.outbox.push(i);
         }
     }
+    // ANCHOR_END: harness_start_request
 
     /// Write the requests queued while handling one batch of events. Sending them together,
     /// after all reads, means the server wakes once to a batch of requests instead of once per
@@ -514,6 +518,7 @@ impl Worker {
         }
     }
 
+    // ANCHOR: harness_record
     /// A complete response for the request in flight on connection `i`.
     fn record(&mut self, i: usize, status: u16, body_len: u64, now: Instant) {
         let conn = &mut self.conns[i];
@@ -532,7 +537,9 @@ impl Worker {
             self.errors.non_2xx += 1;
         }
     }
+    // ANCHOR_END: harness_record
 
+    // ANCHOR: harness_next_request
     /// The previous request is resolved: send the next one now or when it is due.
     fn next_request(&mut self, i: usize, now: Instant) {
         match self.interval {
@@ -553,6 +560,7 @@ impl Worker {
             None => self.start_request(i, now),
         }
     }
+    // ANCHOR_END: harness_next_request
 
     fn on_timer(&mut self, i: usize, now: Instant) {
         match self.conns[i].phase {
