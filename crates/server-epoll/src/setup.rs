@@ -95,6 +95,7 @@ impl Listening {
             if self.paused_until.is_some() {
                 return Ok(None);
             }
+            // ANCHOR: emfile_backoff
             match epoll::accept_nonblocking(listener) {
                 Ok(stream) => return Ok(Some(stream)),
                 Err(err) => match accept::classify(&err) {
@@ -116,6 +117,7 @@ impl Listening {
                     }
                 },
             }
+            // ANCHOR_END: emfile_backoff
         }
     }
 
