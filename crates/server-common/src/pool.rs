@@ -56,6 +56,7 @@ impl ThreadPool {
         })
     }
 
+    // ANCHOR: pool_execute
     /// Queue a job, blocking while the queue is full (backpressure instead of unbounded memory).
     pub fn execute(&self, job: impl FnOnce() + Send + 'static) -> Result<(), PoolClosed> {
         match &self.queue {
@@ -63,6 +64,7 @@ impl ThreadPool {
             None => Err(PoolClosed),
         }
     }
+    // ANCHOR_END: pool_execute
 
     /// Stop taking jobs, let the workers finish the queued ones, and join them.
     pub fn join(mut self) {
@@ -85,6 +87,7 @@ impl Drop for ThreadPool {
     }
 }
 
+// ANCHOR: pool_worker
 fn worker_loop(jobs: &Mutex<Receiver<Job>>) {
     loop {
         // Hold the lock only while taking a job, never while running it.
@@ -98,6 +101,7 @@ fn worker_loop(jobs: &Mutex<Receiver<Job>>) {
         }
     }
 }
+// ANCHOR_END: pool_worker
 
 #[cfg(test)]
 mod tests {

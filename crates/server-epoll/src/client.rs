@@ -82,6 +82,7 @@ impl Client {
         }
     }
 
+    // ANCHOR: read_mode
     /// The socket is readable: feed http-core (one read, or until `EAGAIN` under `EPOLLET`).
     fn on_readable(&mut self, buf: &mut [u8], trigger: Trigger, now: Instant) -> io::Result<()> {
         let mode = match trigger {
@@ -107,6 +108,7 @@ impl Client {
         }
         Ok(())
     }
+    // ANCHOR_END: read_mode
 
     /// The socket is writable: write what http-core has (sendfile for file bodies).
     fn on_writable(&mut self, zero_copy: bool, now: Instant) -> io::Result<()> {
@@ -119,6 +121,7 @@ impl Client {
         Ok(())
     }
 
+    // ANCHOR: epoll_interest
     /// What epoll should watch this socket for now.
     pub(crate) fn wanted(&self, trigger: Trigger) -> EpollFlags {
         match trigger {
@@ -155,6 +158,7 @@ impl Client {
         }
         Ok(())
     }
+    // ANCHOR_END: epoll_interest
 
     /// Between requests (nothing to write, no request started beyond part of a request line):
     /// an idle keep-alive connection, which a shutdown closes at once.

@@ -68,6 +68,7 @@ pub(crate) fn run(addr: SocketAddr, options: Options, workers: usize) -> io::Res
     result
 }
 
+// ANCHOR: reuseport_bind
 /// N listening sockets on one address. With port 0 the first bind picks the port and the others
 /// must use that same port, or they would each get a different one.
 fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
@@ -83,3 +84,4 @@ fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
     }
     Ok(listeners)
 }
+// ANCHOR_END: reuseport_bind

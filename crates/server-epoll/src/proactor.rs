@@ -231,6 +231,7 @@ impl Proactor {
         self.advance(token, now);
     }
 
+    // ANCHOR: proactor_completions
     /// Workers finished some tasks: take each connection back and write what it produced.
     fn on_completions(&mut self, now: Instant) {
         self.shared.notifier.reset();
@@ -250,6 +251,7 @@ impl Proactor {
             self.advance(done.token, now);
         }
     }
+    // ANCHOR_END: proactor_completions
 
     /// Do all the I/O this connection allows now, hand new input to the logic, then close it or
     /// update its registration and deadline.
@@ -459,6 +461,7 @@ impl Client {
     }
 }
 
+// ANCHOR: proactor_logic
 /// A worker: run the HTTP state machine on what the main thread read, send the connection back.
 fn logic(task: Task, shared: &Shared) {
     let Task {
@@ -486,3 +489,4 @@ fn logic(task: Task, shared: &Shared) {
     let _ = shared.results.send(Done { token, conn, input });
     shared.notifier.notify();
 }
+// ANCHOR_END: proactor_logic

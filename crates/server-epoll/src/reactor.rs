@@ -205,6 +205,7 @@ impl Reactor {
         Ok(())
     }
 
+    // ANCHOR: reactor_dispatch
     /// Hand a connection to the pool.
     fn dispatch(&self, token: u64, job: Job) {
         let Some(slot) = lock(&self.shared.clients).get(token).cloned() else {
@@ -214,6 +215,7 @@ impl Reactor {
         // Err only once the pool is shut down, i.e. never while the loop runs.
         let _ = self.pool.execute(move || work(&shared, token, &slot, job));
     }
+    // ANCHOR_END: reactor_dispatch
 
     /// Deadlines that passed. A worker owns the connection, so the main thread only reads the
     /// deadline the workers publish, and keeps every live connection in the table: after a
@@ -308,6 +310,7 @@ fn work(shared: &Shared, token: u64, slot: &Slot, job: Job) {
         Job::Shutdown if client.is_idle() => return close(shared, token, guard, true),
         Job::Shutdown => return, // in flight: it closes when done (see below)
     }
+    // ANCHOR: reactor_rearm
     let outcome = BUF.with_borrow_mut(|buf| client.drive(buf, options, now));
     if options.config.log_requests {
         client.log_exchanges();
@@ -331,6 +334,7 @@ fn work(shared: &Shared, token: u64, slot: &Slot, job: Job) {
             }
         }
     }
+    // ANCHOR_END: reactor_rearm
 }
 
 /// Close the connection in `guard` and forget its token.
@@ -349,6 +353,7 @@ fn close(shared: &Shared, token: u64, mut guard: MutexGuard<'_, Option<Client>>,
     }
 }
 
+// ANCHOR: oneshot_armed
 /// The flags that re-arm a socket: what the connection waits for, once.
 fn armed(client: &Client, trigger: Trigger) -> EpollFlags {
     let mut flags = client.interest() | EpollFlags::EPOLLONESHOT;
@@ -357,6 +362,7 @@ fn armed(client: &Client, trigger: Trigger) -> EpollFlags {
     }
     flags
 }
+// ANCHOR_END: oneshot_armed
 
 fn encode(origin: Instant, deadline: Option<Instant>) -> u64 {
     deadline.map_or(u64::MAX, |at| {

@@ -97,6 +97,7 @@ impl Listening {
             if self.paused_until.is_some() {
                 return Ok(None);
             }
+            // ANCHOR: emfile_backoff
             match epoll::accept_nonblocking(listener) {
                 Ok(stream) => return Ok(Some(stream)),
                 Err(err) => match accept::classify(&err) {
@@ -118,6 +119,7 @@ impl Listening {
                     }
                 },
             }
+            // ANCHOR_END: emfile_backoff
         }
     }
 

@@ -54,6 +54,7 @@ impl EventLoop {
     /// Wait, dispatch, repeat, until a shutdown has drained every connection (or the grace
     /// period ended).
     pub(crate) fn run(mut self) -> io::Result<()> {
+        // ANCHOR: epoll_loop
         let mut events = vec![EpollEvent::empty(); 1024];
         let mut now = Instant::now();
         loop {
@@ -74,12 +75,14 @@ impl EventLoop {
                 break;
             }
         }
+        // ANCHOR_END: epoll_loop
         for token in self.clients.tokens() {
             self.close(token, false); // grace period over: drop what is left
         }
         Ok(())
     }
 
+    // ANCHOR: epoll_accept
     /// The listener is readable: accept what is pending and register each new socket.
     fn on_accept(&mut self, now: Instant) -> io::Result<()> {
         let trigger = self.options.trigger;
@@ -103,6 +106,7 @@ impl EventLoop {
         }
         Ok(())
     }
+    // ANCHOR_END: epoll_accept
 
     /// A client socket is ready (or broken): read, run the state machine, write.
     fn on_event(&mut self, token: u64, flags: EpollFlags, now: Instant) {

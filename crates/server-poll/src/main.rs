@@ -187,6 +187,7 @@ impl EventLoop {
                 self.on_shutdown(now);
             }
             let listener_ready = self.pollfds[LISTENER].revents != 0;
+            // ANCHOR: poll_scan
             // Scanning every entry for a non-zero `revents` is poll's O(n), on our side this time.
             self.ready.clear();
             self.ready.extend(
@@ -195,6 +196,7 @@ impl EventLoop {
                     .filter(|entry| entry.revents != 0)
                     .map(|entry| (entry.fd, entry.revents)),
             );
+            // ANCHOR_END: poll_scan
             for index in 0..self.ready.len() {
                 let (fd, revents) = self.ready[index];
                 self.on_client_event(fd, revents, now);

@@ -218,6 +218,7 @@ impl EventLoop {
         }
     }
 
+    // ANCHOR: select_accept
     /// The listener is readable: accept every pending connection.
     fn on_accept(&mut self, now: Instant) -> io::Result<()> {
         loop {
@@ -239,6 +240,7 @@ impl EventLoop {
             }
         }
     }
+    // ANCHOR_END: select_accept
 
     /// The socket is readable: one read (level-triggered: `select` reports it again if more bytes
     /// wait), then write the response at once if one is ready — the send buffer almost always has
@@ -402,6 +404,7 @@ fn wait(
     timeout: Option<Duration>,
 ) -> io::Result<(bool, bool)> {
     ready.clear();
+    // ANCHOR: select_fill
     // Pass 1 (user space): set one bit per descriptor we care about.
     let mut read_set = FdSet::new();
     let mut write_set = FdSet::new();
@@ -428,6 +431,8 @@ fn wait(
             max_fd = max_fd.max(client.fd());
         }
     }
+    // ANCHOR_END: select_fill
+    // ANCHOR: select_call
     // Pass 2 (kernel): every descriptor below `max_fd + 1` is examined.
     let mut timeval = timeout.map(|timeout| {
         // Deadlines are at most a day away (`--timeout` ≤ 86,400 s); clamping keeps the
@@ -454,6 +459,7 @@ fn wait(
             ready.push((client.fd(), readable, writable));
         }
     }
+    // ANCHOR_END: select_call
     let is_ready = |fd: Option<BorrowedFd<'_>>| {
         fd.is_some_and(|fd| fits_fd_set(fd.as_raw_fd()) && read_set.contains(fd))
     };
