@@ -68,8 +68,9 @@
 //! - File bodies are read with `aio_read` on the regular file, at the offset
 //!   [`http_core::Connection::file_read`] names — the use POSIX AIO was designed for — so the
 //!   main thread never waits for the disk; a small file's bytes then leave with its head in one
-//!   `aio_write`. Opening the file (`openat2`, `fstat`, in `http-core`; once a second per file
-//!   with the open-file cache) is still done on the main thread: it decides the status line.
+//!   `aio_write`. Opening the file (`openat2`, and `fstat`, which strace shows as `statx`, in
+//!   `http-core`; once a second per file with the open-file cache) is still done on the main
+//!   thread: it decides the status line.
 //! - glibc queues the requests for *one* descriptor behind one another, on one helper thread
 //!   (`aio_misc.c`), and the open-file cache gives every response for a hot file the same
 //!   descriptor: concurrent reads of it would wait in line. So each file read gets a descriptor

@@ -48,8 +48,8 @@
 //! them, so that "time passed" arrives as one more completion.
 //!
 //! Precisely: *opening* a file is still synchronous. `http-core` resolves the path with
-//! `openat2(RESOLVE_BENEATH)` and `fstat`s it on this thread, because the status line (404, 403,
-//! 304, 206) depends on the answers. Both touch only metadata, usually in the dentry and inode
+//! `openat2(RESOLVE_BENEATH)` and `fstat`s it (`statx` in strace) on this thread, because the
+//! status line (404, 403, 304, 206) depends on the answers. Both touch only metadata, usually in the dentry and inode
 //! caches; a cold metadata lookup does wait for the disk. (`IORING_OP_OPENAT2` and
 //! `IORING_OP_STATX` could move them into the ring too; not done here.)
 //!
