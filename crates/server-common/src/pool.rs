@@ -37,6 +37,7 @@ impl std::fmt::Display for PoolClosed {
 impl std::error::Error for PoolClosed {}
 
 impl ThreadPool {
+    // ANCHOR: pool_queue
     /// Start `threads` workers (at least one) named `{name}-{i}`, sharing a queue that holds at
     /// most `queue_capacity` waiting jobs.
     pub fn new(name: &str, threads: usize, queue_capacity: usize) -> io::Result<ThreadPool> {
@@ -63,6 +64,7 @@ impl ThreadPool {
             None => Err(PoolClosed),
         }
     }
+    // ANCHOR_END: pool_queue
 
     /// Stop taking jobs, let the workers finish the queued ones, and join them.
     pub fn join(mut self) {
@@ -85,6 +87,7 @@ impl Drop for ThreadPool {
     }
 }
 
+// ANCHOR: worker_loop
 fn worker_loop(jobs: &Mutex<Receiver<Job>>) {
     loop {
         // Hold the lock only while taking a job, never while running it.
@@ -98,6 +101,7 @@ fn worker_loop(jobs: &Mutex<Receiver<Job>>) {
         }
     }
 }
+// ANCHOR_END: worker_loop
 
 #[cfg(test)]
 mod tests {
