@@ -226,6 +226,7 @@ fn accept_loop(
     workers: &Workers,
     shutdown: &Shutdown,
 ) {
+    // ANCHOR: accept_loop
     loop {
         // The thread sleeps here until a client connects (or the listener is shut down).
         match listener.accept() {
@@ -249,6 +250,7 @@ fn accept_loop(
             },
         }
     }
+    // ANCHOR_END: accept_loop
 }
 
 /// A connection was accepted: register it, then give it a thread (a new one, or a pool worker).
@@ -258,6 +260,7 @@ fn on_accept(stream: TcpStream, peer: SocketAddr, server: &Arc<Server>, workers:
         let (server, slot) = (Arc::clone(server), Arc::clone(&slot));
         move || serve(&server, &slot, peer)
     };
+    // ANCHOR: start_thread
     let started = match workers {
         // clone(2) with a fresh stack: this is the cost of one more connection.
         Workers::ThreadPerConnection { stack_size } => thread::Builder::new()
@@ -268,6 +271,7 @@ fn on_accept(stream: TcpStream, peer: SocketAddr, server: &Arc<Server>, workers:
         // Blocks while the pool's queue is full: accepting stops until a worker is free.
         Workers::Pool(pool) => pool.execute(job).map_err(io::Error::other),
     };
+    // ANCHOR_END: start_thread
     if let Err(err) = started {
         // EAGAIN: too many threads (ulimit -u, threads-max) or no memory for a stack. Drop this
         // one connection, keep serving the others.
@@ -304,6 +308,7 @@ fn serve_connection(
     let mut buf = vec![0u8; pump::READ_BUF_SIZE];
     // No byte of a next request has arrived since the last response (or since accept).
     let mut between_requests = true;
+    // ANCHOR: connection_loop
     loop {
         if conn.is_closed() {
             return Ok(());
@@ -332,6 +337,7 @@ fn serve_connection(
             return Ok(());
         }
     }
+    // ANCHOR_END: connection_loop
 }
 
 /// Block in `read` until bytes arrive, then feed them to http-core. Returns whether bytes came.
@@ -563,6 +569,7 @@ enum Direction {
     Write,
 }
 
+// ANCHOR: socket_timeouts
 /// `SO_RCVTIMEO` and `SO_SNDTIMEO` bound every blocking call; `TCP_NODELAY` sends a response's
 /// last segment at once instead of waiting for the client's (delayed) ACK of the previous one.
 fn set_socket_options(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
@@ -572,6 +579,7 @@ fn set_socket_options(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
         .set_nodelay(true)
         .map_err(|e| context(e, "setsockopt(TCP_NODELAY)"))
 }
+// ANCHOR_END: socket_timeouts
 
 fn set_timeout(stream: &TcpStream, direction: Direction, timeout: Duration) -> io::Result<()> {
     // Zero would mean "no timeout" to the kernel (and std refuses it): wait at least 1 ms.

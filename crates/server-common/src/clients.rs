@@ -51,12 +51,14 @@ impl Client {
         config: &Arc<Config>,
         now: Instant,
     ) -> io::Result<Client> {
+        // ANCHOR: set_nonblocking
         stream
             .set_nonblocking(true)
             .map_err(|e| io::Error::new(e.kind(), format!("O_NONBLOCK on {peer}: {e}")))?;
         stream
             .set_nodelay(true)
             .map_err(|e| io::Error::new(e.kind(), format!("TCP_NODELAY on {peer}: {e}")))?;
+        // ANCHOR_END: set_nonblocking
         Ok(Client {
             stream,
             conn: Connection::new(Arc::clone(config), now),

@@ -37,6 +37,7 @@ impl std::fmt::Display for PoolClosed {
 impl std::error::Error for PoolClosed {}
 
 impl ThreadPool {
+    // ANCHOR: pool_queue
     /// Start `threads` workers (at least one) named `{name}-{i}`, sharing a queue that holds at
     /// most `queue_capacity` waiting jobs.
     pub fn new(name: &str, threads: usize, queue_capacity: usize) -> io::Result<ThreadPool> {
@@ -65,6 +66,7 @@ impl ThreadPool {
         }
     }
     // ANCHOR_END: pool_execute
+    // ANCHOR_END: pool_queue
 
     /// Stop taking jobs, let the workers finish the queued ones, and join them.
     pub fn join(mut self) {

@@ -167,6 +167,7 @@ impl EventLoop {
     /// period ended).
     fn run(mut self) -> io::Result<()> {
         let mut now = Instant::now();
+        // ANCHOR: polling_pass
         loop {
             if self.accept_paused_until.is_some_and(|until| now >= until) {
                 self.accept_paused_until = None;
@@ -199,6 +200,7 @@ impl EventLoop {
             // One clock read per pass, shared by every connection of the pass.
             now = Instant::now();
         }
+        // ANCHOR_END: polling_pass
         let left: Vec<RawFd> = self.clients.iter().map(Client::fd).collect();
         for fd in left {
             self.close(fd, false); // grace period over: drop what is left
@@ -238,6 +240,7 @@ impl EventLoop {
         }
     }
 
+    // ANCHOR: try_read
     /// Try one read; if it produced a response, write it at once.
     fn on_readable(&mut self, fd: RawFd, now: Instant) {
         let Some(client) = self.clients.get_mut(fd) else {
@@ -269,6 +272,7 @@ impl EventLoop {
             self.after_io(fd);
         }
     }
+    // ANCHOR_END: try_read
 
     /// Write until the response is out or the send buffer is full.
     fn on_writable(&mut self, fd: RawFd, now: Instant) {
@@ -333,6 +337,7 @@ impl EventLoop {
         self.grace.finished(now, self.clients.is_empty())
     }
 
+    // ANCHOR: back_off
     /// After a pass that moved nothing, sleep (1 ms, doubling to 10 ms) unless `--spin`; after
     /// a pass that moved something, go straight on.
     fn back_off(&mut self) {
@@ -343,6 +348,7 @@ impl EventLoop {
             self.idle_sleep = (self.idle_sleep * 2).min(MAX_SLEEP);
         }
     }
+    // ANCHOR_END: back_off
 
     /// Add a new connection to the table: it is tried from the next pass on.
     fn register(&mut self, client: Client) {
