@@ -28,8 +28,9 @@
 //!   miss N times.)
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -69,7 +70,8 @@ pub(crate) struct Cached {
     pub(crate) file: Arc<File>,
     pub(crate) len: u64,
     pub(crate) content_type: ContentType,
-    pub(crate) validators: Validators,
+    /// Shared: every response from this entry writes them; cloning the entry must not copy them.
+    pub(crate) validators: Arc<Validators>,
     /// The whole contents of a small file, once a response has read them.
     pub(crate) content: Option<Arc<[u8]>>,
 }
@@ -83,7 +85,9 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<PathBuf, Entry>,
+    /// Keyed by the path's bytes (`OsStr` hashes them in one go; `Path` hashes component by
+    /// component).
+    entries: HashMap<OsString, Entry>,
     content_bytes: u64,
     last_sweep: Option<Instant>,
 }
@@ -111,7 +115,7 @@ impl FileCache {
     pub(crate) fn fresh(&self, path: &Path, now: Instant) -> Option<Cached> {
         let mut inner = self.lock();
         self.sweep(&mut inner, now);
-        let entry = inner.entries.get_mut(path)?;
+        let entry = inner.entries.get_mut(path.as_os_str())?;
         if now.saturating_duration_since(entry.checked) >= self.settings.valid {
             return None;
         }
@@ -124,7 +128,7 @@ impl FileCache {
     /// `now`, and the cached file is returned; otherwise the new file replaces it.
     pub(crate) fn revalidate_or_insert(&self, path: &Path, opened: Cached, now: Instant) -> Cached {
         let mut inner = self.lock();
-        if let Some(entry) = inner.entries.get_mut(path) {
+        if let Some(entry) = inner.entries.get_mut(path.as_os_str()) {
             if entry.cached.validators == opened.validators {
                 entry.checked = now;
                 entry.used = now;
@@ -148,7 +152,7 @@ impl FileCache {
             ..opened
         };
         inner.entries.insert(
-            path.to_path_buf(),
+            path.as_os_str().to_owned(),
             Entry {
                 cached: cached.clone(),
                 checked: now,
@@ -170,11 +174,11 @@ impl FileCache {
         let mut inner = self.lock();
         let budget = self.settings.max_content_bytes;
         let used = inner.content_bytes;
-        let Some(entry) = inner.entries.get_mut(path) else {
+        let Some(entry) = inner.entries.get_mut(path.as_os_str()) else {
             return;
         };
         let fits = used.saturating_add(content.len() as u64) <= budget;
-        if entry.cached.validators != *validators
+        if *entry.cached.validators != *validators
             || entry.cached.content.is_some()
             || entry.cached.len != content.len() as u64
             || !fits
@@ -192,7 +196,7 @@ impl FileCache {
     }
 
     fn remove(&self, inner: &mut Inner, path: &Path) {
-        if let Some(old) = inner.entries.remove(path) {
+        if let Some(old) = inner.entries.remove(path.as_os_str()) {
             inner.content_bytes -= old.cached.content.map_or(0, |c| c.len() as u64);
         }
     }
@@ -204,7 +208,7 @@ impl FileCache {
             .min_by_key(|(_, entry)| entry.used)
             .map(|(path, _)| path.clone());
         if let Some(path) = oldest {
-            self.remove(inner, &path);
+            self.remove(inner, Path::new(&path));
         }
     }
 
@@ -218,14 +222,14 @@ impl FileCache {
         }
         inner.last_sweep = Some(now);
         let inactive = self.settings.inactive;
-        let stale: Vec<PathBuf> = inner
+        let stale: Vec<OsString> = inner
             .entries
             .iter()
             .filter(|(_, entry)| now.saturating_duration_since(entry.used) >= inactive)
             .map(|(path, _)| path.clone())
             .collect();
         for path in stale {
-            self.remove(inner, &path);
+            self.remove(inner, Path::new(&path));
         }
     }
 
@@ -239,6 +243,7 @@ impl FileCache {
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsRawFd;
+    use std::path::PathBuf;
 
     use super::*;
 
@@ -251,7 +256,7 @@ mod tests {
             file: Arc::new(file),
             len: meta.len(),
             content_type: ContentType::TEXT,
-            validators: Validators::of(&meta),
+            validators: Arc::new(Validators::of(&meta)),
             content: None,
         }
     }

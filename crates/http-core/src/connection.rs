@@ -74,7 +74,7 @@ enum Source {
         /// Where the open-file cache keeps this (small, whole) file and the validators it was
         /// opened with: its bytes are stored there once read. (Boxed: it is rare, and the
         /// connection stays small.)
-        store: Option<Box<(PathBuf, Validators)>>,
+        store: Option<Box<(PathBuf, Arc<Validators>)>>,
     },
     /// `/bytes/N`: `remaining` bytes from body offset `offset`, sliced from a static array.
     Generated { offset: u64, remaining: u64 },

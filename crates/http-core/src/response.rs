@@ -166,8 +166,7 @@ pub(crate) fn write_head(out: &mut Vec<u8>, head: &Head<'_>) {
         let _ = write!(
             out,
             "Last-Modified: {}\r\nETag: {}\r\nAccept-Ranges: bytes\r\n",
-            httpdate::HttpDate::from(validators.last_modified),
-            validators.etag,
+            validators.last_modified_text, validators.etag,
         );
     }
     match head.content_range {

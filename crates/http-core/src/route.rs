@@ -38,7 +38,7 @@ pub(crate) enum Reply {
         file: Arc<File>,
         len: u64,
         content_type: ContentType,
-        validators: Validators,
+        validators: Arc<Validators>,
         content: Option<Arc<[u8]>>,
         cache_key: Option<PathBuf>,
     },
@@ -226,7 +226,7 @@ fn static_file(config: &Config, path: &str, now: Instant) -> Result<Option<Reply
         file: Arc::new(file),
         len: meta.len(),
         content_type: ContentType::for_path(&served),
-        validators: Validators::of(&meta),
+        validators: Arc::new(Validators::of(&meta)),
         content: None,
     };
     Ok(Some(match cache {
@@ -238,7 +238,10 @@ fn static_file(config: &Config, path: &str, now: Instant) -> Result<Option<Reply
 /// The file path a decoded request path names under `root` (`/` and `dir/` mean their
 /// `index.html`); the open-file cache's key.
 fn file_path(root: &Path, decoded: &[u8]) -> PathBuf {
-    let mut full = root.to_path_buf();
+    // Room for every segment and `index.html` up front: one allocation, not one per push.
+    let room = root.as_os_str().len() + decoded.len() + "/index.html".len();
+    let mut full = PathBuf::with_capacity(room);
+    full.push(root);
     for seg in decoded.split(|&b| b == b'/') {
         if names_no_step(seg) {
             continue;

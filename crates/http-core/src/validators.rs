@@ -28,6 +28,9 @@ use crate::ranges::{self, RangeAnswer};
 pub(crate) struct Validators {
     /// The modification time, whole seconds.
     pub(crate) last_modified: SystemTime,
+    /// The same as an HTTP date, the `Last-Modified` value: formatted once per version of the
+    /// file (kept with the open-file cache's entry), not once per response.
+    pub(crate) last_modified_text: String,
     /// The strong entity tag, quotes included.
     pub(crate) etag: String,
 }
@@ -84,8 +87,10 @@ impl Validators {
     pub(crate) fn of(meta: &Metadata) -> Validators {
         let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
         let seconds = u64::try_from(meta.mtime()).unwrap_or(0);
+        let last_modified = UNIX_EPOCH + Duration::from_secs(seconds);
         Validators {
-            last_modified: UNIX_EPOCH + Duration::from_secs(seconds),
+            last_modified,
+            last_modified_text: httpdate::fmt_http_date(last_modified),
             etag: format!("\"{:x}-{:x}-{:x}\"", meta.ino(), mtime_ns, meta.len()),
         }
     }
@@ -129,8 +134,10 @@ mod tests {
     use super::*;
 
     fn validators() -> Validators {
+        let last_modified = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         Validators {
-            last_modified: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            last_modified,
+            last_modified_text: httpdate::fmt_http_date(last_modified),
             etag: "\"a-b-c\"".to_owned(),
         }
     }
