@@ -1,7 +1,7 @@
-//! File bodies, two ways (`--file-io`): the kernel *reads* the file into our buffer and we send
-//! that buffer (`IORING_OP_READ` then `IORING_OP_SEND`, the default), or the kernel *splices* it
-//! through a pipe into the socket without it ever entering our memory (`IORING_OP_SPLICE` twice,
-//! linked: file → pipe → socket).
+//! File bodies, two ways (`--file-io`): the kernel *splices* the file through a pipe into the
+//! socket without it ever entering our memory (`IORING_OP_SPLICE` twice, linked: file → pipe →
+//! socket; the default), or it *reads* the file into our buffer and we send that buffer
+//! (`IORING_OP_READ` then `IORING_OP_SEND`; `--file-io read`).
 //!
 //! Either way the loop thread never waits for the disk: the file's bytes arrive as a completion.
 //!
