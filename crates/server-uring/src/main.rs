@@ -278,6 +278,7 @@ enum CloseHow {
     Abort,
 }
 
+// ANCHOR: uring_client
 /// One connection. Boxed in the slab, so its address (and that of the output bytes a pending
 /// send points at) never changes while the kernel holds a reference to it.
 #[derive(Debug)]
@@ -303,6 +304,7 @@ struct Client {
     /// Set once the connection is to be closed; the close happens when nothing is in flight.
     closing: Option<CloseHow>,
 }
+// ANCHOR_END: uring_client
 
 /// The accept side: what is in flight and whether to (re)submit.
 #[derive(Debug)]
@@ -416,6 +418,7 @@ impl Server {
         self.ring.push_poll_readable(wake_fd, Token::Wake)?;
         self.ring.push_provide_all(&mut self.pool)?;
         self.resume_accept(Instant::now())?;
+        // ANCHOR: uring_loop
         loop {
             match self.ring.submit_and_wait(1) {
                 Ok(_) => {}
@@ -441,6 +444,7 @@ impl Server {
             }
             self.arm_timer(Instant::now())?;
         }
+        // ANCHOR_END: uring_loop
         Ok(())
     }
 
@@ -515,6 +519,7 @@ impl Server {
         Ok(())
     }
 
+    // ANCHOR: uring_accept_more
     /// An accept completed: a new connection (result = its descriptor) or an error. A multishot
     /// accept stays armed as long as the completion carries `IORING_CQE_F_MORE`.
     fn on_accept_complete(&mut self, result: i32, flags: u32, now: Instant) -> io::Result<()> {
@@ -537,6 +542,7 @@ impl Server {
             }
             return self.on_new_connection(stream, now);
         }
+        // ANCHOR_END: uring_accept_more
         let err = completion_error(result);
         match result.saturating_neg() {
             // We cancelled it (shutdown or back-off).
@@ -683,6 +689,7 @@ impl Server {
         let Some(client) = client_mut(&mut self.clients, slot) else {
             return Ok(());
         };
+        // ANCHOR: uring_recv_complete
         client.io = Io::Idle;
         client.cancelling = false;
         client.in_flight -= 1;
@@ -723,8 +730,10 @@ impl Server {
             self.ring.push_provide(&mut self.pool, bid)?;
         }
         self.advance(slot, now)
+        // ANCHOR_END: uring_recv_complete
     }
 
+    // ANCHOR: uring_send
     /// Queue a send of the connection's next output bytes; `false` if there was nothing to send.
     fn submit_send(&mut self, slot: usize) -> io::Result<bool> {
         let Some(client) = client_mut(&mut self.clients, slot) else {
@@ -749,6 +758,7 @@ impl Server {
         client.in_flight += 1;
         Ok(true)
     }
+    // ANCHOR_END: uring_send
 
     /// A send completed: `n` bytes went out (perhaps fewer than asked), or an error.
     fn on_send_complete(&mut self, slot: usize, result: i32, now: Instant) -> io::Result<()> {
@@ -800,6 +810,7 @@ impl Server {
         Ok(())
     }
 
+    // ANCHOR: uring_cancel
     /// Submit an `AsyncCancel` for the connection's pending recv or send (once).
     fn cancel_io(&mut self, slot: usize) -> io::Result<()> {
         let Some(client) = client_mut(&mut self.clients, slot) else {
@@ -822,6 +833,7 @@ impl Server {
         }
         Ok(())
     }
+    // ANCHOR_END: uring_cancel
 
     /// Nothing is in flight any more: say goodbye and submit the `Close`.
     fn finish_close(&mut self, slot: usize, how: CloseHow) -> io::Result<()> {
@@ -873,6 +885,7 @@ impl Server {
         self.deadlines.watch(token, deadline);
     }
 
+    // ANCHOR: uring_deadlines
     /// Handle every connection whose deadline has passed: cancel the pending operation first,
     /// so the kernel lets go of the connection; with nothing pending, `advance` times it out.
     fn on_deadlines(&mut self, now: Instant) -> io::Result<()> {
@@ -896,6 +909,7 @@ impl Server {
             }
         }
     }
+    // ANCHOR_END: uring_deadlines
 
     /// Resubmit the receives that found the buffer pool empty.
     fn retry_starved(&mut self, now: Instant) -> io::Result<()> {
@@ -973,6 +987,7 @@ impl Server {
         Ok(())
     }
 
+    // ANCHOR: uring_leftovers
     /// The loop ended (grace period over, or an error) with connections still open: count them,
     /// and leave their memory alone — the kernel may still be sending from it until the process
     /// exits. Called by [`Server::run`] on every return and again by `Drop` (a panic unwinding
@@ -986,6 +1001,7 @@ impl Server {
         std::mem::forget(leftovers);
     }
 }
+    // ANCHOR_END: uring_leftovers
 
 /// Dropping the server (after `run`, or while a panic unwinds) drops the ring, and with it the
 /// kernel's last reference to our memory only some time later: closing an io_uring descriptor

@@ -163,6 +163,7 @@ impl Ring {
     /// `io_uring_setup(2)` with `sq_entries` submission slots and `cq_entries` completion slots,
     /// then `io_uring_register(IORING_REGISTER_PROBE)` to check every operation we use exists.
     pub fn new(sq_entries: u32, cq_entries: u32) -> Result<Ring, Unavailable> {
+        // ANCHOR: uring_setup
         // Tell the kernel that one thread submits (SINGLE_ISSUER) and that completion work may
         // wait until that thread asks for completions (DEFER_TASKRUN, 6.1+): the kernel then
         // never interrupts the loop to post a completion early, it batches them into our next
@@ -183,6 +184,7 @@ impl Ring {
             // old kernels): all mean "this machine will not give us a ring".
             Err(e) => return Err(Unavailable(format!("io_uring_setup: {e}"))),
         };
+        // ANCHOR_END: uring_setup
         let mut probe = Probe::new();
         ring.submitter()
             .register_probe(&mut probe)
@@ -242,6 +244,7 @@ impl Ring {
         unsafe { self.push(entry) }
     }
 
+    // ANCHOR: uring_accept_multi
     /// Multishot accept: one submission, one completion per accepted connection until cancelled
     /// (kernel 5.19+). The completion's `result` is the new socket's descriptor.
     pub fn push_accept_multi(&mut self, listener: RawFd) -> io::Result<()> {
@@ -251,6 +254,7 @@ impl Ring {
             .user_data(Token::Accept.to_user_data());
         self.push_plain(entry)
     }
+    // ANCHOR_END: uring_accept_multi
 
     /// Single-shot accept: one connection per submission (the loop resubmits after each).
     pub fn push_accept_single(&mut self, listener: RawFd) -> io::Result<()> {
@@ -299,6 +303,7 @@ impl Ring {
         Ok(())
     }
 
+    // ANCHOR: uring_recv_select
     /// Receive into a buffer the kernel picks from `pool` when data arrives
     /// (`IOSQE_BUFFER_SELECT`): while the peer is silent, no buffer is tied up.
     pub fn push_recv(&mut self, fd: RawFd, pool: &BufferPool, token: Token) -> io::Result<()> {
@@ -309,6 +314,7 @@ impl Ring {
             .user_data(token.to_user_data());
         self.push_plain(entry)
     }
+    // ANCHOR_END: uring_recv_select
 
     /// Hand every buffer of `pool` to the kernel (once, at start-up; mutably borrowed for the
     /// reason given at [`Ring::push_provide`]).
@@ -408,6 +414,7 @@ impl Ring {
     pub fn push_splice_chunk(&mut self, chunk: SpliceChunk, slot: usize) -> io::Result<()> {
         let offset = i64::try_from(chunk.offset)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset past i64"))?;
+        // ANCHOR: uring_splice_link
         let into_pipe = opcode::Splice::new(
             types::Fd(chunk.file),
             offset,
@@ -430,6 +437,7 @@ impl Ring {
         .build()
         .user_data(Token::SpliceOut(slot).to_user_data());
         let pair = [into_pipe, to_socket];
+        // ANCHOR_END: uring_splice_link
         loop {
             // SAFETY: neither entry points at memory (only descriptors and numbers).
             if unsafe { self.ring.submission().push_multiple(&pair) }.is_ok() {
