@@ -410,7 +410,7 @@ impl<'a> Handling<'a> {
             let seen = RACES.fetch_add(1, Ordering::Relaxed);
             if seen < RACES_PRINTED {
                 eprintln!(
-                    "race: socket {token:#x} went to a second worker while {others} other(s) \
+                    "race: socket (token {token:#x}) went to a second worker while {others} other(s) \
                      handled it (this one now waits for the connection's lock)"
                 );
             } else if seen == RACES_PRINTED {
