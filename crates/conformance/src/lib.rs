@@ -23,6 +23,7 @@
 //! | [`server`] | starting, signalling and stopping the server process |
 //! | [`client`] | a small blocking HTTP/1.1 client with timeouts and a transcript for failures |
 //! | [`fixtures`] | the temporary document root and the bytes each file must come back with |
+//! | [`lab`] | what the lab tests measure: CPU used, whether an answer came in time, descriptor limits |
 //!
 //! Every socket operation has a timeout, so a hung server fails a check instead of hanging the
 //! test run; every process a check starts is stopped (and killed on drop). When a check fails it
@@ -44,6 +45,7 @@
 pub mod checks;
 pub mod client;
 pub mod fixtures;
+pub mod lab;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use server_common::pump::{self, Progress, ReadMode};
 use server_common::stats;
 
 use crate::epoll::{self, Trigger};
-use crate::setup::Options;
+use crate::setup::{Mistake, Options};
 
 /// One connection: the socket, the HTTP state machine, and what the loop knows about both.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ impl Client {
     ) -> io::Result<()> {
         loop {
             if self.readable && !self.peer_closed && self.conn.wants_read() {
-                self.on_readable(buf, options.trigger, now)?;
+                self.on_readable(buf, options, now)?;
             }
             if self.writable && self.conn.wants_write() {
                 self.on_writable(options.zero_copy, now)?;
@@ -84,9 +84,12 @@ impl Client {
 
     // ANCHOR: read_mode
     /// The socket is readable: feed http-core (one read, or until `EAGAIN` under `EPOLLET`).
-    fn on_readable(&mut self, buf: &mut [u8], trigger: Trigger, now: Instant) -> io::Result<()> {
-        let mode = match trigger {
+    fn on_readable(&mut self, buf: &mut [u8], options: &Options, now: Instant) -> io::Result<()> {
+        let mode = match options.trigger {
             Trigger::Level => ReadMode::Once,
+            // The mistake of lab `edge-no-drain`: one read per edge. What it leaves in the
+            // socket makes no new edge, so it is never read.
+            Trigger::Edge if options.mistake == Some(Mistake::EdgeNoDrain) => ReadMode::Once,
             Trigger::Edge => ReadMode::UntilWouldBlock,
         };
         // Err (ECONNRESET…) goes up: the caller closes the connection.

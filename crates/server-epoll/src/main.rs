@@ -129,6 +129,13 @@
 //! once, removes the listener from epoll (`EPOLL_CTL_DEL`) for `accept::BACKOFF`, keeps serving,
 //! and adds it back. `single` uses one core; `multi` is the way to use them all.
 //!
+//! ## Labs: three classic mistakes, made on purpose
+//!
+//! `--mistake edge-no-drain | no-oneshot | accept-emfile-spin` (hidden from `--help`; see
+//! `setup::Mistake`) makes this server commit one of the mistakes described above, so that
+//! `scripts/lab.sh NAME` can show what goes wrong. `tests/labs.rs` checks that it does go wrong
+//! with the mistake, and not without it.
+//!
 //! ## Where the code is
 //!
 //! | module | what it holds |
@@ -159,14 +166,14 @@ mod reactor;
 mod setup;
 mod single;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use server_common::cli::{self, CommonArgs};
 use server_common::listener::{self, ListenOptions};
 use server_common::shutdown::Shutdown;
 use server_common::stats;
 
 use crate::epoll::Trigger;
-use crate::setup::Options;
+use crate::setup::{Mistake, Options};
 use crate::single::EventLoop;
 
 /// Command line: the common flags plus the model's own.
@@ -196,6 +203,12 @@ struct Args {
     /// Send file bodies with read + write through a user-space buffer instead of sendfile(2).
     #[arg(long)]
     no_sendfile: bool,
+
+    /// Make one classic mistake on purpose, for the lab of the same name (`scripts/lab.sh NAME`):
+    /// `edge-no-drain`, `no-oneshot`, `accept-emfile-spin` (see [`Mistake`]). Hidden from
+    /// `--help`: it exists only to demonstrate the mistake.
+    #[arg(long, hide = true, value_enum)]
+    mistake: Option<Mistake>,
 }
 
 /// The event-handling pattern (`--pattern`).
@@ -215,6 +228,11 @@ enum Pattern {
 
 fn main() {
     let args = Args::parse();
+    if let Err(why) = check_mistake(&args) {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, why)
+            .exit();
+    }
     let config = cli::exit_on_error("configuration", args.common.http_config());
     let shutdown = cli::exit_on_error("signal handlers", Shutdown::install());
     // More connections than the default soft limit (often 1024); failure only lowers the ceiling.
@@ -225,6 +243,7 @@ fn main() {
         trigger: args.trigger,
         zero_copy: !args.no_sendfile,
         shutdown,
+        mistake: args.mistake,
     };
     let addr = args.common.addr;
     let nonblocking = ListenOptions {
@@ -245,4 +264,21 @@ fn main() {
     };
     cli::exit_on_error("server-epoll", result);
     stats::report();
+}
+
+/// A `--mistake` shows only in the mode where it does harm; asked for elsewhere it would change
+/// nothing, and the lab would show nothing.
+fn check_mistake(args: &Args) -> Result<(), &'static str> {
+    match args.mistake {
+        Some(Mistake::EdgeNoDrain) if args.trigger != Trigger::Edge => {
+            Err("--mistake edge-no-drain needs --trigger edge")
+        }
+        Some(Mistake::NoOneshot) if args.pattern != Pattern::Reactor => {
+            Err("--mistake no-oneshot needs --pattern reactor")
+        }
+        Some(Mistake::AcceptEmfileSpin) if args.trigger != Trigger::Level => Err(
+            "--mistake accept-emfile-spin needs --trigger level (edge-triggered, it does not spin)",
+        ),
+        _ => Ok(()),
+    }
 }

@@ -35,7 +35,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ use server_common::timers::Deadlines;
 
 use crate::client::Client;
 use crate::epoll::{self, LISTENER, NOTIFY, Notifier, SHUTDOWN, Trigger};
-use crate::setup::{self, Listening, Options, open_loop};
+use crate::setup::{self, Listening, Mistake, Options, open_loop};
 
 /// How soon the main thread looks again at a connection it just sent a timeout job for (the
 /// worker may have found it alive: a deadline that moved, or a `408` still being written).
@@ -76,6 +76,9 @@ struct Slot {
     /// The connection's deadline, published by whoever last touched it (nanoseconds after
     /// [`Shared::origin`]; `u64::MAX` = none), read by the main thread without locking.
     deadline: AtomicU64,
+    /// Readiness jobs at work on this connection right now: at most one, which is what
+    /// `EPOLLONESHOT` promises and [`Handling`] checks.
+    handling: AtomicU32,
 }
 
 /// Why a worker runs for a connection.
@@ -175,10 +178,11 @@ impl Reactor {
             let conn = Connection::new(Arc::clone(&shared.options.config), now);
             let deadline = conn.deadline();
             let client = Client::new(stream, conn, shared.options.trigger);
-            let flags = armed(&client, shared.options.trigger);
+            let flags = registration(&client, &shared.options);
             let slot = Arc::new(Slot {
                 client: Mutex::new(Some(client)),
                 deadline: AtomicU64::new(encode(shared.origin, deadline)),
+                handling: AtomicU32::new(0),
             });
             let token = lock(&shared.clients).insert(Arc::clone(&slot));
             // Uncontended: no event, hence no job, exists for this socket before the ADD.
@@ -264,6 +268,7 @@ impl Reactor {
     /// Join the workers (they finish the queued jobs), then drop what is still open.
     fn stop(self, outcome: io::Result<()>) -> io::Result<()> {
         self.pool.join();
+        Handling::summary();
         let slots: Vec<Arc<Slot>> = {
             let mut clients = lock(&self.shared.clients);
             clients
@@ -283,6 +288,7 @@ impl Reactor {
 
 /// A worker's job: use the readiness (or the timeout), then close or re-arm.
 fn work(shared: &Shared, token: u64, slot: &Slot, job: Job) {
+    let mut handling = Handling::begin(slot, token, job);
     let mut guard = lock(&slot.client);
     let Some(client) = guard.as_mut() else {
         return; // closed by an earlier job
@@ -327,7 +333,8 @@ fn work(shared: &Shared, token: u64, slot: &Slot, job: Job) {
                 Ordering::Release,
             );
             // Re-arm: from here on another worker may get this socket.
-            let flags = armed(client, options.trigger);
+            handling.end();
+            let flags = registration(client, options);
             if epoll::modify(&shared.epoll, &client.stream, flags, token).is_err() {
                 // ENOMEM: we would never hear from this socket again.
                 close(shared, token, guard, false);
@@ -363,6 +370,79 @@ fn armed(client: &Client, trigger: Trigger) -> EpollFlags {
     flags
 }
 // ANCHOR_END: oneshot_armed
+
+/// What a socket is registered with: [`armed`] — except under `--mistake no-oneshot` (lab
+/// `no-oneshot`, only to demonstrate the mistake), which leaves `EPOLLONESHOT` out: the socket
+/// is then reported again while a worker handles it, and a second worker gets it too.
+fn registration(client: &Client, options: &Options) -> EpollFlags {
+    let flags = armed(client, options.trigger);
+    if options.mistake == Some(Mistake::NoOneshot) {
+        return flags.difference(EpollFlags::EPOLLONESHOT);
+    }
+    flags
+}
+
+/// A readiness job at work on a connection, counted in [`Slot::handling`] from the moment a
+/// worker takes the job until just before it re-arms the socket (or drops the job). A second
+/// readiness job starting in that window means two workers have the same socket — what
+/// `EPOLLONESHOT` rules out, and what lab `no-oneshot` shows happening without it. The check
+/// costs two atomic operations per job and runs always, so the lab's test can also show that
+/// it stays silent with `EPOLLONESHOT`.
+struct Handling<'a> {
+    /// The slot's counter while this job is counted in it.
+    counter: Option<&'a AtomicU32>,
+}
+
+/// How many readiness jobs started on a socket another worker was handling.
+static RACES: AtomicU64 = AtomicU64::new(0);
+/// Races reported one line each; the rest are only counted.
+const RACES_PRINTED: u64 = 5;
+
+impl<'a> Handling<'a> {
+    /// Count `job` in if it is a readiness job, reporting a race if another one is at work.
+    fn begin(slot: &'a Slot, token: u64, job: Job) -> Handling<'a> {
+        if !matches!(job, Job::Ready(_)) {
+            // Timeout and shutdown jobs come from the main thread, not from epoll.
+            return Handling { counter: None };
+        }
+        let others = slot.handling.fetch_add(1, Ordering::AcqRel);
+        if others > 0 {
+            let seen = RACES.fetch_add(1, Ordering::Relaxed);
+            if seen < RACES_PRINTED {
+                eprintln!(
+                    "race: socket (token {token:#x}) went to a second worker while {others} other(s) \
+                     handled it (this one now waits for the connection's lock)"
+                );
+            } else if seen == RACES_PRINTED {
+                eprintln!("race: more races are counted, not printed");
+            }
+        }
+        Handling {
+            counter: Some(&slot.handling),
+        }
+    }
+
+    /// The job is done with the socket (call it before the re-arm).
+    fn end(&mut self) {
+        if let Some(counter) = self.counter.take() {
+            counter.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// At exit: the total, if there was any race.
+    fn summary() {
+        let races = RACES.load(Ordering::Relaxed);
+        if races > 0 {
+            eprintln!("race: {races} readiness job(s) in all started on a socket already in hand");
+        }
+    }
+}
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
 
 fn encode(origin: Instant, deadline: Option<Instant>) -> u64 {
     deadline.map_or(u64::MAX, |at| {

@@ -23,6 +23,27 @@ pub(crate) struct Options {
     pub(crate) trigger: Trigger,
     pub(crate) zero_copy: bool,
     pub(crate) shutdown: Shutdown,
+    /// A classic mistake made on purpose for a lab (`--mistake`); `None` when serving for real.
+    pub(crate) mistake: Option<Mistake>,
+}
+
+/// The classic mistakes this server can make on purpose (`--mistake NAME`, hidden from `--help`),
+/// each the subject of a lab: `scripts/lab.sh NAME` shows what goes wrong, and a test in
+/// `tests/labs.rs` checks that it does go wrong with the mistake and not without it. These exist
+/// **only to demonstrate the mistake**; without the flag none of them changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Mistake {
+    /// Lab `edge-no-drain` (`--trigger edge`): read once per readiness event instead of until
+    /// `EAGAIN`. Bytes left in the socket make no new edge: the client waits for its answer until
+    /// the idle timeout.
+    EdgeNoDrain,
+    /// Lab `no-oneshot` (`--pattern reactor`): register sockets without `EPOLLONESHOT`. A socket
+    /// a worker is handling is reported again, and a second worker gets it (`race: …` on stderr).
+    NoOneshot,
+    /// Lab `accept-emfile-spin` (`--trigger level`): when `accept` fails with `EMFILE`, keep
+    /// watching the listener instead of pausing it. Its backlog is not empty, so it is reported
+    /// again at once, forever: 100 % CPU.
+    AcceptEmfileSpin,
 }
 
 /// What every pattern's loop starts with: an epoll instance watching the listener (token
@@ -32,7 +53,7 @@ pub(crate) fn open_loop(
     options: &Options,
 ) -> io::Result<(Epoll, Listening)> {
     let epoll = epoll::create()?;
-    let listening = Listening::new(&epoll, listener, options.trigger)?;
+    let listening = Listening::new(&epoll, listener, options)?;
     epoll::add(
         &epoll,
         options.shutdown.wake_fd(),
@@ -67,16 +88,20 @@ pub(crate) struct Listening {
     trigger: Trigger,
     /// `EMFILE` backoff: the listener is out of the interest list until this deadline.
     paused_until: Option<Instant>,
+    /// `--mistake accept-emfile-spin` (lab only): no back-off at `EMFILE`.
+    spin_at_emfile: bool,
 }
 
 impl Listening {
     /// Register `listener` (level- or edge-triggered like the clients).
-    pub(crate) fn new(epoll: &Epoll, listener: TcpListener, trigger: Trigger) -> io::Result<Self> {
+    pub(crate) fn new(epoll: &Epoll, listener: TcpListener, options: &Options) -> io::Result<Self> {
+        let trigger = options.trigger;
         epoll::add(epoll, &listener, Self::flags(trigger), LISTENER)?;
         Ok(Listening {
             listener: Some(listener),
             trigger,
             paused_until: None,
+            spin_at_emfile: options.mistake == Some(Mistake::AcceptEmfileSpin),
         })
     }
 
@@ -105,6 +130,9 @@ impl Listening {
                     AcceptVerdict::WouldBlock => return Ok(None),
                     // EINTR, or the client gave up before we took it: try the next one.
                     AcceptVerdict::Retry => continue,
+                    // The mistake of lab `accept-emfile-spin`: give up for now, listener still
+                    // watched. Level-triggered, its backlog is reported again at once: a spin.
+                    AcceptVerdict::Backoff if self.spin_at_emfile => return Ok(None),
                     // EMFILE/ENFILE: the connection stays in the backlog, so the listener stays
                     // readable; stop watching it for a while instead of spinning (logged once).
                     AcceptVerdict::Backoff => {

@@ -7,22 +7,7 @@ use std::time::Duration;
 
 use conformance::Server;
 use conformance::client::Conn;
-
-/// `/proc/PID/stat` counts CPU time in clock ticks of 1/100 s (`USER_HZ`) on Linux.
-const TICKS_PER_SECOND: u64 = 100;
-
-/// User + system CPU time of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc/PID/stat");
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let after_comm = &stat[stat.rfind(')').expect("comm field") + 2..];
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after `(comm) `.
-    let utime: u64 = fields[11].parse().expect("utime");
-    let stime: u64 = fields[12].parse().expect("stime");
-    utime + stime
-}
+use conformance::lab::{TICKS_PER_SECOND, cpu_ticks};
 
 #[test]
 fn idle_loop_backs_off_instead_of_spinning() {

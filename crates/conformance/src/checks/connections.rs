@@ -3,6 +3,7 @@
 use std::io::{self, Read};
 
 use super::support::*;
+use crate::lab::cpu_ticks;
 
 /// HTTP/1.1 keeps the connection open: three requests, three responses, one connection.
 pub fn keepalive_http11(target: &Target) {
@@ -349,24 +350,6 @@ pub fn emfile_does_not_spin(target: &Target) {
     conn.expect_status(&resp, 200);
     let status = server.stop();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
-}
-
-/// User + system CPU time of every thread of `pid`, in clock ticks (1/100 s on Linux).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) in parentheses.
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        panic!("cannot parse /proc/{pid}/stat: {stat:?}");
-    };
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    field(11) + field(12)
 }
 
 /// Clients that ask for many MiB and do not read: the server's memory stays bounded (a file is

@@ -208,29 +208,7 @@ pub(super) fn run_to_exit(
     (status, stdout, stderr)
 }
 
-/// Make the server start with `RLIMIT_NOFILE` = `limit`.
-pub(super) fn limit_open_files(cmd: &mut std::process::Command, limit: u64) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before `exec`; it only calls setrlimit(2),
-    // which is async-signal-safe, and allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
-                .map_err(std::io::Error::from)
-        });
-    }
-}
-
-/// Raise this process's soft `RLIMIT_NOFILE` to the hard limit (500 client sockets need it where
-/// the default soft limit is 1024 minus what the test harness holds).
-pub(super) fn raise_nofile_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
+pub(super) use crate::lab::{limit_open_files, raise_nofile_limit};
 
 /// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), checking the
 /// weekday too; `None` if it is not one.

@@ -1,0 +1,89 @@
+//! What the lab tests measure (`crates/*/tests/labs.rs`, one `lab_NAME` test per
+//! `scripts/labs/NAME.sh`): a lab claims that a mistake makes something visible go wrong — a
+//! request that hangs, a core burnt at 100 % — and its test measures that claim with the mistake
+//! and without it. These are the measuring instruments.
+
+use std::io;
+use std::net::TcpStream;
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use crate::client::TIMEOUT;
+
+/// `/proc/PID/stat` counts CPU time in clock ticks of 1/100 s (`USER_HZ`) on Linux.
+pub const TICKS_PER_SECOND: u64 = 100;
+
+/// User + system CPU time of every thread of `pid`, in clock ticks ([`TICKS_PER_SECOND`]).
+/// Panics if `/proc/PID/stat` cannot be read or parsed (the process is gone).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        panic!("cannot parse /proc/{pid}/stat: {stat:?}");
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    field(11) + field(12)
+}
+
+/// How much of one core `pid` used during the next `window`, in percent (a process spinning on
+/// one thread: about 100; asleep: 0). Under load it gets less CPU, never more.
+pub fn cpu_percent_over(pid: u32, window: Duration) -> u64 {
+    let before = cpu_ticks(pid);
+    thread::sleep(window);
+    let used = cpu_ticks(pid).saturating_sub(before);
+    let window_ticks = (window.as_millis() as u64 * TICKS_PER_SECOND / 1000).max(1);
+    used * 100 / window_ticks
+}
+
+/// Whether anything (a response byte, or end of file) arrives on `stream` within `within`. Only
+/// peeks: a response that arrives stays there for the next read. Restores the read timeout to
+/// [`TIMEOUT`] afterwards.
+pub fn answered_within(stream: &TcpStream, within: Duration) -> bool {
+    stream
+        .set_read_timeout(Some(within))
+        .expect("set a read timeout on the test socket");
+    let mut byte = [0u8; 1];
+    let answered = match stream.peek(&mut byte) {
+        Ok(_) => true,
+        Err(err) => !matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    };
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("restore the read timeout");
+    answered
+}
+
+/// Make the server start with `RLIMIT_NOFILE` = `limit` (soft and hard: it cannot raise it).
+pub fn limit_open_files(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before `exec`; it only calls setrlimit(2),
+    // which is async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Raise this process's soft `RLIMIT_NOFILE` to the hard limit (for tests that open hundreds of
+/// client sockets where the default soft limit is 1024 minus what the test harness holds).
+pub fn raise_nofile_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
