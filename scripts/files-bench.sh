@@ -101,7 +101,6 @@ wvn --root "$docroot" --nginx-cache epoll='target/release/server-epoll' >>"$page
 {
   echo
   echo "## 2. Small file, a connection per request"
-  echo
 } >>"$page"
 echo "files-bench: 2. connection per request" >&2
 wvn --root "$docroot" --ab epoll='target/release/server-epoll' >>"$page"

@@ -75,7 +75,15 @@
 //!   (`aio_misc.c`), and the open-file cache gives every response for a hot file the same
 //!   descriptor: concurrent reads of it would wait in line. So each file read gets a descriptor
 //!   of its own (`dup`, closed when the read is reaped; [`submit_file_read`]). A cached small
-//!   file needs no read at all.
+//!   file needs no read at all. Measured (`bench-results/2026-12-03-files/README.md`, table 3,
+//!   rows `aio` and `aio-one-fd`, the same server without the `dup`): with the file in the page
+//!   cache the two are within the noise, because each queued read is a short copy. The `dup`
+//!   is for the page-cache miss, where the queue would make every client wait for the others'
+//!   disk reads; that case was not measured here.
+//! - Reading files with `aio_read` is not free either: the same table's row
+//!   `aio-before-files-issue` (the main thread `pread`ing file chunks itself) is, if anything,
+//!   faster with a warm page cache. A hand-off to a helper thread per 64 KiB chunk costs more than the copy
+//!   it saves the main thread; what `aio_read` buys is that a disk wait no longer stops the loop.
 //! - `--notify signal` queues one real-time signal per completion: `RLIMIT_SIGPENDING` must
 //!   exceed the connection count or completions are silently lost (a warning at start says
 //!   so), or use `--notify suspend`.

@@ -1001,7 +1001,7 @@ impl Server {
         std::mem::forget(leftovers);
     }
 }
-    // ANCHOR_END: uring_leftovers
+// ANCHOR_END: uring_leftovers
 
 /// Dropping the server (after `run`, or while a panic unwinds) drops the ring, and with it the
 /// kernel's last reference to our memory only some time later: closing an io_uring descriptor

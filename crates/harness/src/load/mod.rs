@@ -309,7 +309,7 @@ fn merge(
         requests_per_sec: requests as f64 / seconds,
         bytes_read,
         body_bytes,
-        mb_per_sec: bytes_read as f64 / 1e6 / seconds,
+        mb_per_sec: body_bytes as f64 / 1e6 / seconds,
         connections,
         latency: Latency::from_histogram(&latency),
         connect: spec.close.then(|| Latency::from_histogram(&connect)),
@@ -425,5 +425,24 @@ mod tests {
         assert_eq!(report.requests, 2_000);
         assert_eq!(report.body_bytes, 10_000);
         assert_eq!(report.loop_allocations, 0);
+    }
+
+    #[test]
+    fn megabytes_per_second_count_only_bodies_of_2xx_responses() {
+        let addr = fixed_server(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
+        let report = run(&spec(addr, 200, false), &IdleConnections::none()).expect("load runs");
+        assert_eq!(report.requests, 0, "a 404 is not a request served");
+        assert!(report.bytes_read > 0, "the 404s were read");
+        assert_eq!(report.body_bytes, 0);
+        assert_eq!(report.mb_per_sec, 0.0, "404 bodies are not throughput");
+
+        let addr = fixed_server(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        let report = run(&spec(addr, 200, false), &IdleConnections::none()).expect("load runs");
+        let expected = 200.0 * 5.0 / 1e6 / report.seconds;
+        assert!(
+            (report.mb_per_sec - expected).abs() < expected * 1e-9,
+            "{} MB/s, expected {expected} (bodies only, heads not counted)",
+            report.mb_per_sec
+        );
     }
 }

@@ -108,7 +108,8 @@ pub struct LoadReport {
     pub bytes_read: u64,
     /// Body bytes of successful responses.
     pub body_bytes: u64,
-    /// Bytes read per second, in MB (10^6 bytes).
+    /// Body bytes of successful (2xx, complete) responses per second, in MB (10^6 bytes):
+    /// heads, error responses and partial bodies do not count.
     pub mb_per_sec: f64,
     /// Connections opened.
     pub connections: u64,
@@ -198,7 +199,11 @@ pub fn print_human(report: &LoadReport, out: &mut impl Write) -> io::Result<()> 
         writeln!(out, "    {code}  {n}")?;
     }
     writeln!(out, "Requests/sec: {:>10.2}", report.requests_per_sec)?;
-    writeln!(out, "Transfer/sec: {:>10.2}MB", report.mb_per_sec)?;
+    writeln!(
+        out,
+        "Transfer/sec: {:>10.2}MB (bodies of complete 2xx responses)",
+        report.mb_per_sec
+    )?;
     Ok(())
 }
 
