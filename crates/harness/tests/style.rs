@@ -2,6 +2,8 @@
 //! over 800 lines, and no function over 80 lines unless a comment starting `// Long:` right above
 //! it (among its doc lines and attributes) says why.
 //!
+//! Anchor comments for the course's `{{#include}}`s do not count as lines of a function.
+//!
 //! The scan relies on rustfmt's layout (checked in CI): a function's body closes with a `}` at the
 //! indentation of its `fn` line.
 
@@ -53,7 +55,13 @@ fn functions(text: &str) -> Vec<(String, usize, usize, bool)> {
             }
             k -= 1;
         }
-        found.push((name, i + 1, end - i + 1, reason));
+        // The course's include markers (`// ANCHOR: name`, `// ANCHOR_END: name`) are book markup,
+        // not code: they do not count.
+        let markers = lines[i..=end]
+            .iter()
+            .filter(|l| l.trim_start().starts_with("// ANCHOR"))
+            .count();
+        found.push((name, i + 1, end - i + 1 - markers, reason));
         i = end + 1;
     }
     found
@@ -99,4 +107,6 @@ fn the_scanner_measures_functions_and_sees_reasons() {
             ("long".to_owned(), 7, 4, true)
         ]
     );
+    let anchored = "fn f() {\n    // ANCHOR: part\n    x();\n    // ANCHOR_END: part\n}\n";
+    assert_eq!(functions(anchored), [("f".to_owned(), 1, 3, false)]);
 }
