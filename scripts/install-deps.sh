@@ -6,6 +6,8 @@
 #   wrk            load generator for scripts/wrk-vs-nginx.sh
 #   nginx-light    the reference server in the benchmarks (any nginx will do)
 #   apache2-utils  `ab`, the other classic load generator
+#   iproute2       `ss`, which the labs (scripts/lab.sh) use to show socket queues
+#   util-linux     `prlimit`, which the labs use to lower a server's limits
 #
 # Debian/Ubuntu only (apt). Needs root or sudo. Prints what it did; exits non-zero only when an
 # installation was attempted and failed.
@@ -53,8 +55,10 @@ if [ "${1:-}" = "--browser" ]; then
 fi
 
 # tool to look for -> package that provides it
-tools=(curl strace wrk nginx ab)
+tools=(curl strace wrk nginx ab ss prlimit)
 declare -A package=(
+  [ss]=iproute2
+  [prlimit]=util-linux
   [curl]=curl
   [strace]=strace
   [wrk]=wrk
