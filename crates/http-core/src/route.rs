@@ -445,6 +445,15 @@ mod tests {
     }
 
     #[test]
+    fn a_short_root_and_an_empty_path_name_the_index() {
+        // The shortest inputs there are: the path must still be built (no arithmetic on the
+        // lengths may underflow) and `/` must mean `index.html`.
+        assert_eq!(file_path(Path::new("/"), b""), Path::new("/index.html"));
+        assert_eq!(file_path(Path::new("w"), b"a/"), Path::new("w/a/index.html"));
+        assert_eq!(file_path(Path::new("w"), b"./a//b"), Path::new("w/a/b"));
+    }
+
+    #[test]
     fn openat2_fast_path_decides_only_safe_cases() {
         let outside = tempfile::tempdir().expect("tempdir");
         let secret = outside.path().join("secret.txt");
