@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark every io-models server with one command.
 #
-#   scripts/compare.sh                 # full matrix (< 20 min on 2 cores) → bench-results/<date>-<host>/
-#   scripts/compare.sh --quick         # reduced matrix (< 2 min)
+#   scripts/compare.sh                 # full matrix, 3 interleaved runs per cell (~26 min on 2
+#                                      # cores) → bench-results/<date>-<host>/
+#   scripts/compare.sh --quick         # reduced matrix, 1 run per cell (< 2 min)
+#   scripts/compare.sh --repeat 5      # more runs per cell: tables show median (min–max)
 #   scripts/compare.sh --servers server-epoll,nginx --scenarios idle-0,idle-9000
 #   scripts/compare.sh --wrk-check     # only: harness load vs wrk on nginx (1 worker), side by side
 #                                      # (WRK_ROUNDS=N alternating 5 s rounds, default 3)
@@ -22,7 +24,7 @@ for arg in "$@"; do
     case "$arg" in
         --wrk-check) WRK_CHECK=1 ;;
         -h|--help)
-            sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) ARGS+=("$arg") ;;

@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use crate::results::{Cell, Results, Row, Scenario};
+use crate::results::{Cell, Results, Row, Scenario, Spread, WIDE_SPREAD};
 
 /// Chart files, in the order results.md shows them.
 pub const CHARTS: [(&str, &str); 3] = [
@@ -144,10 +144,11 @@ fn run_header(md: &mut String, results: &Results) {
     );
     let _ = writeln!(
         md,
-        "Load: `harness load`, {} thread, {} s per cell{}, request timeout {} s; servers on CPU {}, \
+        "Load: `harness load`, {} thread, {} run(s) of {} s per cell, interleaved round-robin over the servers{}, request timeout {} s; servers on CPU {}, \
          load on CPU {}; every cell starts a fresh server (`{}`). Matrix: {}; whole run {:.0} s; \
          load average {} at the start, {} at the end.\n",
         s.load_threads,
+        s.repeats,
         s.seconds_per_cell,
         if s.quick { " (--quick)" } else { "" },
         s.request_timeout_s,
@@ -166,8 +167,15 @@ fn run_header(md: &mut String, results: &Results) {
          1,000 requests; *ctx/req* voluntary+involuntary context switches per request; *RSS* is \
          peak resident memory (VmHWM) during the cell; *thr* the server's thread count at the end. \
          ⚠ marks a cell during which other processes used more than {:.0} % of the server's CPU \
-         (the figure is disturbed; `other_load_on_server_cpu` in results.json has the share).\n",
-        DISTURBED * 100.0
+         (the figure is disturbed; `other_load_on_server_cpu` in results.json has the share). \
+         ✗ marks a cell with errors in any run: a failure, not a result. With {} runs per cell, \
+         req/s and CPU ms/1k show the median and, in parentheses, the smallest and the largest \
+         run; `~` marks a cell whose runs differ by more than {:.0} % of their median (treat a \
+         difference smaller than that spread as noise). The other columns are those of the \
+         median run; every run is in results.json (`runs`).\n",
+        DISTURBED * 100.0,
+        s.repeats,
+        WIDE_SPREAD * 100.0
     );
 }
 
@@ -252,13 +260,13 @@ fn summary_table(
         for s in &cols {
             let text = match row.cells.get(&s.id) {
                 Some(Cell { na: Some(why), .. }) => format!("n/a — {}", escape(why)),
-                Some(cell @ Cell { load: Some(l), .. }) => {
-                    let errors = l.errors.total();
-                    let mark = disturbed_mark(cell);
+                Some(cell @ Cell { load: Some(_), .. }) => {
+                    let errors = cell.errors();
+                    let rps = rps_text(cell);
                     if errors > 0 {
-                        format!("{mark}{:.0} ({errors} err)", l.requests_per_sec)
+                        format!("{FAILED}{rps} ({errors} err)")
                     } else {
-                        format!("{mark}{:.0}", l.requests_per_sec)
+                        rps
                     }
                 }
                 _ => "n/a".into(),
@@ -323,15 +331,55 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         ),
         None => ("–".into(), "–".into(), "–".into(), "–".into()),
     };
+    let cpu = cell
+        .cpu_ms_per_1k_requests
+        .filter(|_| cell.runs.len() > 1)
+        .map_or(cpu, |c| spread_text(c, 1));
+    let failed = if cell.errors() > 0 { FAILED } else { "" };
     format!(
-        "| {label} | {}{:.0} | {:.1} | {} | {} | {} | {} | {errors} | {cpu} | {ctx} | {rss} | {thr} |",
-        disturbed_mark(cell),
-        l.requests_per_sec,
+        "| {label} | {failed}{} | {:.1} | {} | {} | {} | {} | {errors} | {cpu} | {ctx} | {rss} | {thr} |",
+        rps_text(cell),
         l.mb_per_sec,
         fmt_us(l.latency.p50_us),
-        fmt_us(l.latency.p99_us),
+        fmt_us(cell.p99_us.map_or(l.latency.p99_us, |p| p.median)),
         fmt_us(l.latency.p999_us),
         fmt_us(l.latency.max_us),
+    )
+}
+
+/// Marks a cell with errors in any run: a failure, whatever its req/s says.
+const FAILED: &str = "✗ ";
+
+/// Req/s of a cell: the median with its min–max over the runs (just the figure for one run),
+/// after the marks: ⚠ disturbed, `~` runs more than [`WIDE_SPREAD`] apart.
+fn rps_text(cell: &Cell) -> String {
+    let mut text = disturbed_mark(cell).to_string();
+    match cell.requests_per_sec {
+        Some(rps) if cell.runs.len() > 1 => {
+            if rps.is_wide() {
+                text.push_str(WIDE);
+            }
+            text.push_str(&spread_text(rps, 0));
+        }
+        _ => {
+            let rps = cell.load.as_ref().map_or(0.0, |l| l.requests_per_sec);
+            let _ = write!(text, "{rps:.0}");
+        }
+    }
+    text
+}
+
+/// Marks a cell whose runs differ by more than [`WIDE_SPREAD`] of their median.
+const WIDE: &str = "~";
+
+/// `median (min–max)` with `decimals` decimals.
+fn spread_text(s: Spread, decimals: usize) -> String {
+    format!(
+        "{:.d$} ({:.d$}–{:.d$})",
+        s.median,
+        s.min,
+        s.max,
+        d = decimals
     )
 }
 

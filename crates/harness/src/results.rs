@@ -33,8 +33,10 @@ pub struct Scenario {
 pub struct Settings {
     /// Reduced matrix.
     pub quick: bool,
-    /// Seconds of load per cell.
+    /// Seconds of load per run of a cell.
     pub seconds_per_cell: f64,
+    /// Runs of every cell (interleaved round-robin over the rows).
+    pub repeats: usize,
     /// Load-generator threads.
     pub load_threads: usize,
     /// CPU the servers are pinned to (None: no pinning, fewer than 2 CPUs).
@@ -77,15 +79,86 @@ pub struct ServerFigures {
     pub other_load_on_server_cpu: Option<f64>,
 }
 
-/// One cell: a figure or a reason.
+/// One measured run of a cell: what the load generator saw and what the server cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// Load-generator figures.
+    pub load: LoadReport,
+    /// Server figures (None when `/proc` could not be sampled).
+    pub server: Option<ServerFigures>,
+}
+
+/// A cell whose figures differ by more than this share of their median between the smallest
+/// and the largest run is flagged (`~` in results.md): the difference between two such cells may
+/// be noise, not the I/O model.
+pub const WIDE_SPREAD: f64 = 0.10;
+
+/// The smallest, the median and the largest value of one figure over a cell's runs.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    /// Smallest value.
+    pub min: f64,
+    /// Median (the mean of the middle two for an even count).
+    pub median: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` when there are none (or one is NaN).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        if v.is_empty() || v.iter().any(|x| x.is_nan()) {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Spread {
+            min: v[0],
+            median,
+            max: v[n - 1],
+        })
+    }
+
+    /// (max − min) / median: 0 when every run agreed (and when the median is 0).
+    pub fn relative(&self) -> f64 {
+        if self.median == 0.0 {
+            0.0
+        } else {
+            (self.max - self.min) / self.median
+        }
+    }
+
+    /// Whether the runs disagree by more than [`WIDE_SPREAD`].
+    pub fn is_wide(&self) -> bool {
+        self.relative() > WIDE_SPREAD
+    }
+}
+
+/// One cell: every run of it, or the reason it has none.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
-    /// `None` when measured; the reason otherwise ("n/a — …").
+    /// `None` when measured; the reason otherwise ("n/a — …"). A cell with a failed run (the
+    /// server crashed, or did not start) is n/a as a whole, with the run named.
     pub na: Option<String>,
-    /// Load-generator figures.
+    /// The load figures of the median run (the run with the median req/s): what the columns
+    /// that have no spread of their own show.
     pub load: Option<LoadReport>,
-    /// Server figures.
+    /// The server figures of the median run.
     pub server: Option<ServerFigures>,
+    /// Every run, in the order they ran (repeats interleaved with the other rows).
+    pub runs: Vec<Run>,
+    /// Requests/s over the runs.
+    pub requests_per_sec: Option<Spread>,
+    /// p99 latency (µs) over the runs.
+    pub p99_us: Option<Spread>,
+    /// Server CPU ms per 1,000 requests over the runs (runs without the figure left out).
+    pub cpu_ms_per_1k_requests: Option<Spread>,
 }
 
 impl Cell {
@@ -95,7 +168,47 @@ impl Cell {
             na: Some(reason.into()),
             load: None,
             server: None,
+            runs: Vec::new(),
+            requests_per_sec: None,
+            p99_us: None,
+            cpu_ms_per_1k_requests: None,
         }
+    }
+
+    /// A measured cell from its runs (at least one): the spreads, and the median run's figures.
+    pub fn from_runs(runs: Vec<Run>) -> Cell {
+        if runs.is_empty() {
+            return Cell::na("no run");
+        }
+        let rps = Spread::of(runs.iter().map(|r| r.load.requests_per_sec));
+        // The median run: the lower middle one by req/s (for an even count there is no single
+        // middle run; the lower is the conservative one to show).
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by(|&a, &b| {
+            runs[a]
+                .load
+                .requests_per_sec
+                .total_cmp(&runs[b].load.requests_per_sec)
+        });
+        let middle = &runs[order[(runs.len() - 1) / 2]];
+        Cell {
+            na: None,
+            load: Some(middle.load.clone()),
+            server: middle.server.clone(),
+            requests_per_sec: rps,
+            p99_us: Spread::of(runs.iter().map(|r| r.load.latency.p99_us)),
+            cpu_ms_per_1k_requests: Spread::of(
+                runs.iter()
+                    .filter_map(|r| r.server.as_ref()?.cpu_ms_per_1k_requests),
+            ),
+            runs,
+        }
+    }
+
+    /// Errors (of every kind) summed over all runs: a cell with any is a failure, whatever its
+    /// req/s.
+    pub fn errors(&self) -> u64 {
+        self.runs.iter().map(|r| r.load.errors.total()).sum()
     }
 }
 
@@ -176,4 +289,31 @@ pub struct Results {
     pub scenarios: Vec<Scenario>,
     /// Rows, in table order.
     pub rows: Vec<Row>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_an_odd_count_is_the_middle_and_of_an_even_the_mean_of_two() {
+        let odd = Spread::of([3.0, 1.0, 2.0]).expect("values");
+        assert_eq!((odd.min, odd.median, odd.max), (1.0, 2.0, 3.0));
+        let even = Spread::of([4.0, 1.0, 2.0, 10.0]).expect("values");
+        assert_eq!((even.min, even.median, even.max), (1.0, 3.0, 10.0));
+        assert_eq!(Spread::of([]), None);
+        assert_eq!(Spread::of([1.0, f64::NAN]), None);
+    }
+
+    #[test]
+    fn a_spread_is_wide_past_ten_percent_of_its_median() {
+        let just_wide = Spread::of([100.0, 105.0, 111.0]).expect("values");
+        assert!((just_wide.relative() - 11.0 / 105.0).abs() < 1e-9);
+        assert!(just_wide.is_wide());
+        assert!(!Spread::of([100.0, 105.0, 110.0]).expect("values").is_wide());
+        assert!(
+            !Spread::of([0.0, 0.0]).expect("values").is_wide(),
+            "no division by zero"
+        );
+    }
 }

@@ -8,11 +8,12 @@ use super::matrix::SMALL_FILE;
 use super::probes::{ProcSample, children_of, parse_served, parse_strace_summary};
 use super::supervise::{Launcher, RunContext, describe_exit, start_server, unregister_child};
 use crate::load::{self, IdleConnections, LoadSpec, Target};
-use crate::results::{Cell, Scenario, ServerFigures, Syscalls};
+use crate::results::{Run, Scenario, ServerFigures, Syscalls};
 use crate::sys;
 
 /// One cell: fresh server, optional idle connections, measured load, figures, stop.
-pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Cell {
+/// Why a model cannot take part in a cell at all (`select` past `FD_SETSIZE`), before any run.
+pub fn not_applicable(launcher: &Launcher, s: &Scenario) -> Option<String> {
     if let Launcher::Binary {
         fd_limit: Some((limit, why)),
         ..
@@ -21,18 +22,23 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Cell {
         // listener, shutdown pipe, stdio and a few spare descriptors.
         let needed = s.clients + s.idle + 8;
         if needed > *limit {
-            return Cell::na(format!("{why} (this cell needs ~{needed} descriptors)"));
+            return Some(format!("{why} (this cell needs ~{needed} descriptors)"));
         }
     }
+    None
+}
+
+/// One run of one cell: its figures, or why it has none (the cell is then n/a).
+pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<Run, String> {
     let server = match start_server(ctx, launcher, None) {
         Ok(server) => server,
-        Err(why) => return Cell::na(format!("server failed to start: {why}")),
+        Err(why) => return Err(format!("server failed to start: {why}")),
     };
     let idle = match open_idle(server.addr, s.idle) {
         Ok(idle) => idle,
         Err(e) => {
             let _ = server.stop();
-            return Cell::na(format!("could not open idle connections: {e}"));
+            return Err(format!("could not open idle connections: {e}"));
         }
     };
     let spec = cell_load_spec(ctx, s, server.addr);
@@ -43,7 +49,7 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Cell {
     drop(idle);
     if let Some(status) = server.exited() {
         unregister_child(server.pid);
-        return Cell::na(format!(
+        return Err(format!(
             "server crashed during the run ({})",
             describe_exit(status.status)
         ));
@@ -51,7 +57,7 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Cell {
     let (usage, stderr) = server.stop();
     let load = match load {
         Ok(load) => load,
-        Err(e) => return Cell::na(format!("load generator failed: {e}")),
+        Err(e) => return Err(format!("load generator failed: {e}")),
     };
     let churn = s.close;
     let figures = figures(
@@ -63,11 +69,10 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Cell {
         churn,
         load.seconds,
     );
-    Cell {
-        na: None,
-        load: Some(load),
+    Ok(Run {
+        load,
         server: figures,
-    }
+    })
 }
 
 fn figures(

@@ -33,13 +33,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use matrix::{NGINX, SERVERS, scenarios, write_fixtures};
-use measure::{run_cell, trace_syscalls};
+use measure::{not_applicable, run_cell, trace_syscalls};
 use nginx::{find_in_path, find_nginx};
 use probes::{load_average, machine_info};
 use supervise::{Interrupt, Launcher, RunContext, install_interrupt_handler};
 
 use crate::report;
-use crate::results::{Cell, Results, Row, Scenario, Settings, Syscalls};
+use crate::results::{Cell, Results, Row, Run, Scenario, Settings, Syscalls};
 use crate::sys;
 
 /// Command-line flags of `harness compare`.
@@ -54,6 +54,10 @@ pub struct CompareArgs {
     /// Only these scenarios (ids as in results.md, e.g. `keepalive-100,idle-5000`).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
+    /// Runs of every cell, interleaved round-robin over the rows [default: 3, or 1 with
+    /// --quick]. Tables show the median with its min–max.
+    #[arg(long)]
+    pub repeat: Option<usize>,
     /// Seconds of load per cell [default: 2, or 0.5 with --quick].
     #[arg(long)]
     pub duration: Option<f64>,
@@ -81,6 +85,7 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     let allowed = sys::allowed_cpus()?;
     let (server_cpu, load_cpu) = pin_cpus(&allowed)?;
     let (seconds, duration) = cell_duration(&args)?;
+    let repeats = repeat_count(&args)?;
     let scenarios = chosen_scenarios(&args)?;
     let nginx = (!args.no_nginx).then(find_nginx).flatten();
     let strace = find_strace(&args);
@@ -92,6 +97,7 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     let settings = Settings {
         quick: args.quick,
         seconds_per_cell: seconds,
+        repeats,
         load_threads: 1,
         server_cpu,
         load_cpu,
@@ -107,7 +113,7 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     );
     let plan = plan_rows(&args, &server_flags, nginx.is_some())?;
     eprintln!(
-        "harness compare: {} rows × {} scenarios, {seconds}s per cell, servers on CPU {}, load on CPU {}",
+        "harness compare: {} rows × {} scenarios × {repeats} runs, {seconds}s per run, servers on CPU {}, load on CPU {}",
         plan.len(),
         scenarios.len(),
         server_cpu.map_or("any".into(), |c| c.to_string()),
@@ -121,7 +127,15 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
         timeout,
         nginx,
     };
-    let rows = measure_rows(&ctx, plan, &scenarios, &interrupt, &strace, strace_seconds);
+    let rows = measure_rows(
+        &ctx,
+        plan,
+        &scenarios,
+        repeats,
+        &interrupt,
+        &strace,
+        strace_seconds,
+    );
     let results = Results {
         started: humantime::format_rfc3339_seconds(started).to_string(),
         wall_seconds: wall.elapsed().as_secs_f64(),
@@ -162,6 +176,18 @@ fn cell_duration(args: &CompareArgs) -> io::Result<(f64, Duration)> {
     Ok((seconds, duration))
 }
 
+/// Runs per cell (`--repeat`, else 1 with `--quick`, 3 without), checked ≥ 1.
+fn repeat_count(args: &CompareArgs) -> io::Result<usize> {
+    match args.repeat {
+        Some(0) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--repeat must be at least 1",
+        )),
+        Some(n) => Ok(n),
+        None => Ok(if args.quick { 1 } else { 3 }),
+    }
+}
+
 /// `strace`'s path, or why the syscall counts are skipped.
 fn find_strace(args: &CompareArgs) -> Result<PathBuf, String> {
     if args.no_strace {
@@ -171,35 +197,140 @@ fn find_strace(args: &CompareArgs) -> Result<PathBuf, String> {
     }
 }
 
-/// Run every cell of every planned row (and each row's syscall count), printing one line per
-/// cell. An interrupt (Ctrl-C) ends the process here, once the servers are stopped.
+/// Run every cell of every planned row `repeats` times, then each row's syscall count, printing
+/// one line per run with the progress and an estimate of the time left. The order is
+/// round-robin: each repeat runs every scenario through every row before the next repeat, so a
+/// slow drift of the machine (another job, a warming cache) falls on every row alike instead of
+/// on the rows that happened to run last. An interrupt (Ctrl-C) ends the process here, once the
+/// servers are stopped.
+// ANCHOR: harness_interleaved
 fn measure_rows(
     ctx: &RunContext,
     plan: Vec<(Launcher, Row)>,
     scenarios: &[Scenario],
+    repeats: usize,
     interrupt: &Interrupt,
     strace: &Result<PathBuf, String>,
     strace_seconds: f64,
 ) -> Vec<Row> {
+    // runs[row][scenario]: every outcome so far.
+    let mut runs: Vec<Vec<Vec<Result<Run, String>>>> =
+        vec![vec![Vec::with_capacity(repeats); scenarios.len()]; plan.len()];
+    let mut progress = Progress::new(measured_runs(&plan, scenarios, repeats));
+    for (repeat, si, ri) in run_order(plan.len(), scenarios.len(), repeats) {
+        let (s, (launcher, row)) = (&scenarios[si], &plan[ri]);
+        if row.na.is_some() || not_applicable(launcher, s).is_some() {
+            continue;
+        }
+        let outcome = run_cell(ctx, launcher, s);
+        if interrupt.requested() {
+            // The interrupt thread is stopping the servers and will exit; this run means
+            // nothing. Wait for it (bounded: it gives the servers 1.5 s, then SIGKILLs).
+            interrupt.wait_and_exit(Duration::from_secs(10));
+        }
+        eprintln!(
+            "  {} {:<32} {:<16} run {}/{repeats}  {}",
+            progress.step(),
+            row.label(),
+            s.id,
+            repeat + 1,
+            run_summary(&outcome)
+        );
+        runs[ri][si].push(outcome);
+    }
     let mut rows = Vec::with_capacity(plan.len());
-    for (launcher, mut row) in plan {
-        for s in scenarios {
-            let cell = match &row.na {
-                Some(reason) => Cell::na(reason.clone()),
-                None => run_cell(ctx, &launcher, s),
+    for ((launcher, mut row), row_runs) in plan.into_iter().zip(runs) {
+        for (s, outcomes) in scenarios.iter().zip(row_runs) {
+            let reason = row.na.clone().or_else(|| not_applicable(&launcher, s));
+            let cell = match reason {
+                Some(reason) => Cell::na(reason),
+                None => cell_of(outcomes),
             };
-            if interrupt.requested() {
-                // The interrupt thread is stopping the servers and will exit; this cell means
-                // nothing. Wait for it (bounded: it gives the servers 1.5 s, then SIGKILLs).
-                interrupt.wait_and_exit(Duration::from_secs(10));
-            }
-            eprintln!("  {:<32} {:<16} {}", row.label(), s.id, cell_summary(&cell));
             row.cells.insert(s.id.clone(), cell);
         }
         row.syscalls = row_syscalls(ctx, &launcher, &row, strace, strace_seconds);
         rows.push(row);
     }
     rows
+}
+// ANCHOR_END: harness_interleaved
+
+/// The order of the runs, as (repeat, scenario, row) indices: each repeat takes every scenario
+/// through every row, so consecutive runs of one row are a whole pass apart.
+fn run_order(rows: usize, scenarios: usize, repeats: usize) -> Vec<(usize, usize, usize)> {
+    let mut order = Vec::with_capacity(rows * scenarios * repeats);
+    for repeat in 0..repeats {
+        for scenario in 0..scenarios {
+            for row in 0..rows {
+                order.push((repeat, scenario, row));
+            }
+        }
+    }
+    order
+}
+
+/// How many runs the matrix will measure (n/a rows and cells take no time).
+fn measured_runs(plan: &[(Launcher, Row)], scenarios: &[Scenario], repeats: usize) -> usize {
+    let per_repeat = scenarios
+        .iter()
+        .map(|s| {
+            plan.iter()
+                .filter(|(l, r)| r.na.is_none() && not_applicable(l, s).is_none())
+                .count()
+        })
+        .sum::<usize>();
+    per_repeat * repeats
+}
+
+/// A cell from its runs: n/a as a whole when any run failed (naming the run), else measured.
+fn cell_of(outcomes: Vec<Result<Run, String>>) -> Cell {
+    let total = outcomes.len();
+    let mut runs = Vec::with_capacity(total);
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok(run) => runs.push(run),
+            Err(why) => return Cell::na(format!("run {} of {total}: {why}", i + 1)),
+        }
+    }
+    Cell::from_runs(runs)
+}
+
+/// Runs done out of the total, and the time left at the pace so far.
+struct Progress {
+    total: usize,
+    done: usize,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            done: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Count one more run; `[done/total, ETA m:ss]`.
+    fn step(&mut self) -> String {
+        self.done += 1;
+        let left = eta(self.started.elapsed(), self.done, self.total);
+        format!(
+            "[{}/{}, ETA {}:{:02}]",
+            self.done,
+            self.total,
+            left.as_secs() / 60,
+            left.as_secs() % 60
+        )
+    }
+}
+
+/// The time left for `total - done` more runs at the average pace of the `done` so far.
+fn eta(elapsed: Duration, done: usize, total: usize) -> Duration {
+    if done == 0 {
+        return Duration::ZERO;
+    }
+    elapsed.mul_f64(total.saturating_sub(done) as f64 / done as f64)
 }
 
 /// The matrix's scenarios, narrowed to `--scenarios` if given.
@@ -335,17 +466,16 @@ fn default_results_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench-results"))
 }
 
-fn cell_summary(cell: &Cell) -> String {
-    match (&cell.na, &cell.load) {
-        (Some(reason), _) => format!("n/a — {reason}"),
-        (None, Some(l)) => format!(
+fn run_summary(outcome: &Result<Run, String>) -> String {
+    match outcome {
+        Err(reason) => format!("n/a — {reason}"),
+        Ok(Run { load: l, .. }) => format!(
             "{:>9.0} req/s {:>8.1} MB/s  p99 {:>8.0}us  errors {}",
             l.requests_per_sec,
             l.mb_per_sec,
             l.latency.p99_us,
             l.errors.total()
         ),
-        (None, None) => "?".into(),
     }
 }
 
@@ -364,6 +494,57 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeats_go_round_robin_over_rows_and_scenarios() {
+        let order = run_order(2, 2, 2);
+        assert_eq!(
+            order,
+            [
+                (0, 0, 0),
+                (0, 0, 1),
+                (0, 1, 0),
+                (0, 1, 1),
+                (1, 0, 0),
+                (1, 0, 1),
+                (1, 1, 0),
+                (1, 1, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn three_runs_by_default_one_with_quick_and_never_zero() {
+        let args = |quick, repeat| CompareArgs {
+            quick,
+            servers: vec![],
+            scenarios: vec![],
+            repeat,
+            duration: None,
+            bin_dir: None,
+            out: None,
+            no_strace: false,
+            no_nginx: false,
+        };
+        assert_eq!(repeat_count(&args(false, None)).expect("valid"), 3);
+        assert_eq!(repeat_count(&args(true, None)).expect("valid"), 1);
+        assert_eq!(repeat_count(&args(true, Some(5))).expect("valid"), 5);
+        assert!(repeat_count(&args(false, Some(0))).is_err());
+    }
+
+    #[test]
+    fn the_eta_is_the_pace_so_far_times_the_runs_left() {
+        assert_eq!(eta(Duration::from_secs(10), 2, 6), Duration::from_secs(20));
+        assert_eq!(eta(Duration::from_secs(10), 6, 6), Duration::ZERO);
+        assert_eq!(eta(Duration::from_secs(10), 0, 6), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_failed_run_makes_the_cell_na_and_names_the_run() {
+        let cell = cell_of(vec![Err("server crashed".into())]);
+        assert_eq!(cell.na.as_deref(), Some("run 1 of 1: server crashed"));
+        assert!(cell.runs.is_empty());
+    }
 
     #[test]
     fn run_directories_differ_by_the_second_and_keep_the_host() {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::load::{Errors, Latency, LoadReport};
-use crate::results::{Machine, ServerFigures, Settings, Syscalls};
+use crate::results::{Machine, Run, ServerFigures, Settings, Syscalls};
 
 /// A keep-alive scenario with `clients` clients.
 fn keepalive(clients: usize) -> Scenario {
@@ -60,11 +60,10 @@ fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
         served_requests: None,
         other_load_on_server_cpu: Some(0.5),
     };
-    Cell {
-        na: None,
-        load: Some(load),
+    Cell::from_runs(vec![Run {
+        load,
         server: Some(server),
-    }
+    }])
 }
 
 /// Two keep-alive scenarios; one measured row, one row that was not built.
@@ -124,6 +123,7 @@ fn tiny_results() -> Results {
         settings: Settings {
             quick: true,
             seconds_per_cell: 0.5,
+            repeats: 1,
             load_threads: 1,
             server_cpu: Some(0),
             load_cpu: None,
@@ -150,10 +150,10 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
         "![p99 latency per server](p99-latency.svg)",
         "## Requests/s vs concurrency (keep-alive)",
         "| server | 1 clients | 100 clients |",
-        "| demo fast | ⚠ 1000 | ⚠ 2000 (4 err) |",
+        "| demo fast | ⚠ 1000 | ✗ ⚠ 2000 (4 err) |",
         "| other | n/a — not \\| built | n/a |",
         "## Keep-alive, 100 clients (`keepalive-100`)",
-        "| demo fast | ⚠ 2000 | 1.2 | 80 µs | 3.00 ms | 2.50 ms | 1.20 s | non-2xx 3 (503), reset 1 | 12.3 | – | 2.0 MiB | 3 |",
+        "| demo fast | ✗ ⚠ 2000 | 1.2 | 80 µs | 3.00 ms | 2.50 ms | 1.20 s | non-2xx 3 (503), reset 1 | 12.3 | – | 2.0 MiB | 3 |",
         "| other | n/a — not run | | | | | | | | | | |",
         "| demo fast | 3.50 | write 2.50, read 1.00 |",
         "| other | n/a | n/a — not built |",
@@ -161,7 +161,8 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
         assert!(lines.contains(&expected), "no line {expected:?} in:\n{md}");
     }
     for paragraph in [
-        "\n\nLoad: `harness load`, 1 thread, 0.5 s per cell (--quick), request timeout 1 s; \
+        "\n\nLoad: `harness load`, 1 thread, 1 run(s) of 0.5 s per cell, interleaved round-robin \
+         over the servers (--quick), request timeout 1 s; \
          servers on CPU 0, load on CPU any; every cell starts a fresh server (`--timeout 120`). \
          Matrix: quick; whole run 13 s; load average 0.10 0.20 0.30 at the start, 1.00 2.00 \
          3.00 at the end.\n\n",
@@ -174,4 +175,70 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
         !md.contains("Requests/s vs idle"),
         "no idle scenarios, no idle table"
     );
+}
+
+/// A cell of three runs at `rps` req/s each, with CPU ms/1k of `cpu` each.
+fn three_runs(rps: [f64; 3], cpu: [f64; 3]) -> Cell {
+    let runs = rps
+        .iter()
+        .zip(cpu)
+        .map(|(&r, c)| {
+            let mut one = measured_cell(r, 100.0 * r / 1000.0, Errors::default());
+            let mut run = one.runs.remove(0);
+            if let Some(server) = run.server.as_mut() {
+                server.cpu_ms_per_1k_requests = Some(c);
+                server.other_load_on_server_cpu = None;
+            }
+            run
+        })
+        .collect();
+    Cell::from_runs(runs)
+}
+
+#[test]
+fn repeated_cells_show_the_median_with_min_max_and_flag_a_wide_spread() {
+    let steady = three_runs([1000.0, 1040.0, 990.0], [10.0, 10.5, 9.9]);
+    let noisy = three_runs([1000.0, 1500.0, 900.0], [10.0, 8.0, 12.0]);
+    // The median run is shown: its p99 (set to rps/10 µs) is the median run's.
+    assert_eq!(
+        steady.load.as_ref().expect("measured").requests_per_sec,
+        1000.0
+    );
+    assert_eq!(rps_text(&steady), "1000 (990–1040)");
+    assert_eq!(rps_text(&noisy), "~1000 (900–1500)");
+    let row = cell_row(
+        &Row {
+            server: "demo".into(),
+            mode: String::new(),
+            args: vec![],
+            na: None,
+            cells: BTreeMap::new(),
+            syscalls: Err("-".into()),
+        },
+        Some(&noisy),
+    );
+    assert!(row.starts_with("| demo | ~1000 (900–1500) |"), "{row}");
+    assert!(
+        row.contains("| 10.0 (8.0–12.0) |"),
+        "CPU shows its spread: {row}"
+    );
+}
+
+#[test]
+fn a_run_with_errors_marks_the_whole_cell_failed() {
+    let mut cell = three_runs([1000.0, 1000.0, 1000.0], [1.0, 1.0, 1.0]);
+    cell.runs[2].load.errors.timeout = 7;
+    assert_eq!(cell.errors(), 7);
+    let row = cell_row(
+        &Row {
+            server: "demo".into(),
+            mode: String::new(),
+            args: vec![],
+            na: None,
+            cells: BTreeMap::new(),
+            syscalls: Err("-".into()),
+        },
+        Some(&cell),
+    );
+    assert!(row.starts_with("| demo | ✗ 1000 (1000–1000) |"), "{row}");
 }
