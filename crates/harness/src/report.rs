@@ -11,7 +11,9 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use crate::results::{Cell, Results, Row, Scenario, Spread, WIDE_SPREAD};
+use crate::results::{
+    CLIENT_SATURATED, CONTROL, CONTROL_COPY, Cell, Results, Row, Scenario, Spread, WIDE_SPREAD,
+};
 
 /// Chart files, in the order results.md shows them.
 pub const CHARTS: [(&str, &str); 3] = [
@@ -120,8 +122,59 @@ fn markdown(results: &Results, charts: &[(&str, &str)]) -> String {
     for scenario in &results.scenarios {
         scenario_table(&mut md, results, scenario);
     }
+    control_table(&mut md, results);
     syscall_table(&mut md, results);
     md
+}
+
+/// The A/A control: the same server and flags in two rows, scenario by scenario. Their ratio is
+/// what noise alone does to a comparison in this run.
+fn control_table(md: &mut String, results: &Results) {
+    let find = |mode: &str| {
+        results
+            .rows
+            .iter()
+            .find(|r| r.server == CONTROL.0 && r.mode == mode)
+    };
+    let (Some(a), Some(b)) = (find(CONTROL.1), find(CONTROL_COPY)) else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "## Noise floor: the A/A control\n\n`{}` ran twice in this run, as two rows with the \
+         same binary and flags, interleaved with the others. A ratio away from 1.00 here is \
+         noise; a difference between two models smaller than this one says nothing about the \
+         models.\n",
+        a.label()
+    );
+    let _ = writeln!(
+        md,
+        "| scenario | req/s A | req/s A′ | A′/A | CPU ms/1k A′/A |"
+    );
+    let _ = writeln!(md, "|---|--:|--:|--:|--:|");
+    for s in &results.scenarios {
+        let (Some(ca), Some(cb)) = (a.cells.get(&s.id), b.cells.get(&s.id)) else {
+            continue;
+        };
+        let (Some(ra), Some(rb)) = (ca.requests_per_sec, cb.requests_per_sec) else {
+            continue;
+        };
+        let cpu = match (ca.cpu_ms_per_1k_requests, cb.cpu_ms_per_1k_requests) {
+            (Some(x), Some(y)) if x.median > 0.0 => format!("{:.2}", y.median / x.median),
+            _ => "–".into(),
+        };
+        let ratio = if ra.median > 0.0 {
+            format!("{:.2}", rb.median / ra.median)
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            md,
+            "| `{}` | {:.0} | {:.0} | {ratio} | {cpu} |",
+            s.id, ra.median, rb.median
+        );
+    }
+    let _ = writeln!(md);
 }
 
 /// The title, the machine, how the load was run, and what the columns mean.
@@ -172,11 +225,47 @@ fn run_header(md: &mut String, results: &Results) {
          req/s and CPU ms/1k show the median and, in parentheses, the smallest and the largest \
          run; `~` marks a cell whose runs differ by more than {:.0} % of their median (treat a \
          difference smaller than that spread as noise). The other columns are those of the \
-         median run; every run is in results.json (`runs`).\n",
+         median run; every run is in results.json (`runs`). *sys* is the kernel's share of the \
+         server's CPU (system / (user + system)): completion models move work into the kernel. \
+         *client CPU* is the load generator's busy share of its CPU; ◆ marks a cell where it was \
+         at {:.0} % or more: there the load generator, not the server, may set the req/s.\n",
         DISTURBED * 100.0,
         s.repeats,
-        WIDE_SPREAD * 100.0
+        WIDE_SPREAD * 100.0,
+        CLIENT_SATURATED * 100.0
     );
+    steal_line(md, results);
+}
+
+/// One line on VM steal time: the largest share of a cell's window the hypervisor took from the
+/// server's or the load's CPU (nothing when the machine reports none).
+fn steal_line(md: &mut String, results: &Results) {
+    let worst = results
+        .rows
+        .iter()
+        .flat_map(|r| r.cells.values())
+        .flat_map(|c| c.runs.iter())
+        .flat_map(|r| {
+            let server = r.server.as_ref().and_then(|f| f.steal_on_server_cpu);
+            let client = r.client.as_ref().and_then(|c| c.steal_on_load_cpu);
+            [server, client]
+        })
+        .flatten()
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    match worst {
+        Some(w) if w > 0.0 => {
+            let _ = writeln!(
+                md,
+                "VM steal time: at most {:.1} % of a run's window on the server's or the load's \
+                 CPU (the hypervisor ran something else; per run in results.json).\n",
+                w * 100.0
+            );
+        }
+        Some(_) => {
+            let _ = writeln!(md, "VM steal time: none reported during any run.\n");
+        }
+        None => {}
+    }
 }
 
 /// One scenario's table: a row per server.
@@ -184,9 +273,12 @@ fn scenario_table(md: &mut String, results: &Results, scenario: &Scenario) {
     let _ = writeln!(md, "## {} (`{}`)\n", scenario.title, scenario.id);
     let _ = writeln!(
         md,
-        "| server | req/s | MB/s | p50 | p99 | p99.9 | max | errors | CPU ms/1k | ctx/req | RSS | thr |"
+        "| server | req/s | MB/s | p50 | p99 | p99.9 | max | errors | CPU ms/1k | sys | ctx/req | RSS | thr | client CPU |"
     );
-    let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|");
+    let _ = writeln!(
+        md,
+        "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|"
+    );
     for row in &results.rows {
         let cell = row.cells.get(&scenario.id);
         let _ = writeln!(md, "{}", cell_row(row, cell));
@@ -281,13 +373,16 @@ fn summary_table(
 fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
     let label = row.label();
     let Some(cell) = cell else {
-        return format!("| {label} | n/a — not run | | | | | | | | | | |");
+        return format!("| {label} | n/a — not run | | | | | | | | | | | | |");
     };
     if let Some(why) = &cell.na {
-        return format!("| {label} | n/a — {} | | | | | | | | | | |", escape(why));
+        return format!(
+            "| {label} | n/a — {} | | | | | | | | | | | | |",
+            escape(why)
+        );
     }
     let Some(l) = &cell.load else {
-        return format!("| {label} | n/a | | | | | | | | | | |");
+        return format!("| {label} | n/a | | | | | | | | | | | | |");
     };
     let e = &l.errors;
     let errors = if e.total() == 0 {
@@ -320,24 +415,29 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         .collect();
         kinds.join(", ")
     };
-    let (cpu, ctx, rss, thr) = match &cell.server {
+    let (cpu, sys, ctx, rss, thr) = match &cell.server {
         Some(f) => (
             f.cpu_ms_per_1k_requests
                 .map_or("–".into(), |v| format!("{v:.1}")),
+            system_share(f),
             f.context_switches_per_request
                 .map_or("–".into(), |v| format!("{v:.2}")),
             format!("{:.1} MiB", f.peak_rss_kib as f64 / 1024.0),
             f.threads.to_string(),
         ),
-        None => ("–".into(), "–".into(), "–".into(), "–".into()),
+        None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
     };
+    let client = cell.client.as_ref().map_or("–".into(), |c| {
+        let mark = if c.saturated() { SATURATED } else { "" };
+        format!("{mark}{:.0} %", c.busy_share * 100.0)
+    });
     let cpu = cell
         .cpu_ms_per_1k_requests
         .filter(|_| cell.runs.len() > 1)
         .map_or(cpu, |c| spread_text(c, 1));
     let failed = if cell.errors() > 0 { FAILED } else { "" };
     format!(
-        "| {label} | {failed}{} | {:.1} | {} | {} | {} | {} | {errors} | {cpu} | {ctx} | {rss} | {thr} |",
+        "| {label} | {failed}{} | {:.1} | {} | {} | {} | {} | {errors} | {cpu} | {sys} | {ctx} | {rss} | {thr} | {client} |",
         rps_text(cell),
         l.mb_per_sec,
         fmt_us(l.latency.p50_us),
@@ -345,6 +445,18 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         fmt_us(l.latency.p999_us),
         fmt_us(l.latency.max_us),
     )
+}
+
+/// Marks a cell whose load generator was saturated: the req/s may be its ceiling.
+const SATURATED: &str = "◆ ";
+
+/// The kernel's share of the server's CPU time (`sys` column), e.g. `62 %`.
+fn system_share(f: &crate::results::ServerFigures) -> String {
+    if f.cpu_seconds > 0.0 {
+        format!("{:.0} %", f.system_seconds / f.cpu_seconds * 100.0)
+    } else {
+        "–".into()
+    }
 }
 
 /// Marks a cell with errors in any run: a failure, whatever its req/s says.

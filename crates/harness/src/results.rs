@@ -58,6 +58,11 @@ pub struct Settings {
 pub struct ServerFigures {
     /// User + system CPU seconds over the measured window (all threads).
     pub cpu_seconds: f64,
+    /// The user-mode part of `cpu_seconds`.
+    pub user_seconds: f64,
+    /// The kernel-mode part of `cpu_seconds`: syscalls, and the work a completion model moves
+    /// into the kernel.
+    pub system_seconds: f64,
     /// CPU milliseconds per 1,000 successful requests (= CPU seconds per 1,000 requests × 1000).
     pub cpu_ms_per_1k_requests: Option<f64>,
     /// Voluntary + involuntary context switches over the window.
@@ -77,6 +82,31 @@ pub struct ServerFigures {
     /// Share of the window during which the server's CPU ran something else (other processes
     /// on this machine): above ~10 % the cell's figures are disturbed (marked ⚠ in results.md).
     pub other_load_on_server_cpu: Option<f64>,
+    /// Share of the window the hypervisor took the server's CPU away (VM steal time; 0 on bare
+    /// metal, None when not pinned).
+    pub steal_on_server_cpu: Option<f64>,
+}
+
+/// The load generator's own cost during one run: is it the ceiling?
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientFigures {
+    /// CPU seconds of the harness process over the window.
+    pub cpu_seconds: f64,
+    /// `cpu_seconds` / (window × load threads): 1.0 is every load thread busy all the time.
+    pub busy_share: f64,
+    /// Share of the window the hypervisor took the load's CPU away.
+    pub steal_on_load_cpu: Option<f64>,
+}
+
+/// A load generator busier than this share of its CPU may be what limits the req/s of the
+/// cell, not the server (marked in results.md).
+pub const CLIENT_SATURATED: f64 = 0.90;
+
+impl ClientFigures {
+    /// Whether the load generator was (nearly) saturated.
+    pub fn saturated(&self) -> bool {
+        self.busy_share >= CLIENT_SATURATED
+    }
 }
 
 /// One measured run of a cell: what the load generator saw and what the server cost.
@@ -86,6 +116,8 @@ pub struct Run {
     pub load: LoadReport,
     /// Server figures (None when `/proc` could not be sampled).
     pub server: Option<ServerFigures>,
+    /// The load generator's own CPU.
+    pub client: Option<ClientFigures>,
 }
 
 /// A cell whose figures differ by more than this share of their median between the smallest
@@ -151,6 +183,8 @@ pub struct Cell {
     pub load: Option<LoadReport>,
     /// The server figures of the median run.
     pub server: Option<ServerFigures>,
+    /// The load generator's CPU in the median run.
+    pub client: Option<ClientFigures>,
     /// Every run, in the order they ran (repeats interleaved with the other rows).
     pub runs: Vec<Run>,
     /// Requests/s over the runs.
@@ -168,6 +202,7 @@ impl Cell {
             na: Some(reason.into()),
             load: None,
             server: None,
+            client: None,
             runs: Vec::new(),
             requests_per_sec: None,
             p99_us: None,
@@ -195,6 +230,7 @@ impl Cell {
             na: None,
             load: Some(middle.load.clone()),
             server: middle.server.clone(),
+            client: middle.client.clone(),
             requests_per_sec: rps,
             p99_us: Spread::of(runs.iter().map(|r| r.load.latency.p99_us)),
             cpu_ms_per_1k_requests: Spread::of(
@@ -222,6 +258,13 @@ pub struct Syscalls {
     /// All syscalls per request.
     pub total_per_request: f64,
 }
+
+/// The server and mode measured twice, as the A/A control: the same binary and flags in two
+/// rows of one run, so their difference is the run's noise floor, not a model effect.
+pub const CONTROL: (&str, &str) = ("server-epoll", "single-level");
+
+/// Mode label of the control's second row.
+pub const CONTROL_COPY: &str = "single-level (A/A)";
 
 /// One row: a server in one mode.
 #[derive(Debug, Clone, Serialize)]

@@ -5,10 +5,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::matrix::SMALL_FILE;
-use super::probes::{ProcSample, children_of, parse_served, parse_strace_summary};
+use super::probes::{
+    ClientSample, CpuTimes, ProcSample, children_of, parse_served, parse_strace_summary,
+};
 use super::supervise::{Launcher, RunContext, describe_exit, start_server, unregister_child};
 use crate::load::{self, IdleConnections, LoadSpec, Target};
-use crate::results::{Run, Scenario, ServerFigures, Syscalls};
+use crate::results::{ClientFigures, Run, Scenario, ServerFigures, Syscalls};
 use crate::sys;
 
 /// One cell: fresh server, optional idle connections, measured load, figures, stop.
@@ -44,8 +46,12 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
     let spec = cell_load_spec(ctx, s, server.addr);
     let cpu = ctx.server_cpu;
     let before = ProcSample::take(server.pid, cpu);
-    let mut after = None;
-    let load = load::run_with(&spec, &idle, || after = ProcSample::take(server.pid, cpu));
+    let client_before = ClientSample::take(ctx.load_cpu);
+    let (mut after, mut client_after) = (None, None);
+    let load = load::run_with(&spec, &idle, || {
+        after = ProcSample::take(server.pid, cpu);
+        client_after = ClientSample::take(ctx.load_cpu);
+    });
     drop(idle);
     if let Some(status) = server.exited() {
         unregister_child(server.pid);
@@ -69,10 +75,39 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
         churn,
         load.seconds,
     );
+    let client = client_figures(&client_before, &client_after, load.seconds, load.threads);
     Ok(Run {
         load,
         server: figures,
+        client,
     })
+}
+
+/// The load generator's CPU over the window, from two samples of this process.
+fn client_figures(
+    before: &Option<ClientSample>,
+    after: &Option<ClientSample>,
+    window: f64,
+    threads: usize,
+) -> Option<ClientFigures> {
+    let (before, after) = (before.as_ref()?, after.as_ref()?);
+    if window <= 0.0 {
+        return None;
+    }
+    let cpu_seconds = (after.cpu_seconds - before.cpu_seconds).max(0.0);
+    Some(ClientFigures {
+        cpu_seconds,
+        busy_share: cpu_seconds / (window * threads.max(1) as f64),
+        steal_on_load_cpu: steal_share(before.load_cpu, after.load_cpu, window),
+    })
+}
+
+/// Share of `window` stolen from a CPU between two samples.
+fn steal_share(before: Option<CpuTimes>, after: Option<CpuTimes>, window: f64) -> Option<f64> {
+    match (before, after) {
+        (Some(b), Some(a)) if window > 0.0 => Some(((a.steal - b.steal) / window).clamp(0.0, 1.0)),
+        _ => None,
+    }
 }
 
 fn figures(
@@ -106,6 +141,8 @@ fn figures(
     let per = |v: f64| (requests > 0).then(|| v / requests as f64);
     Some(ServerFigures {
         cpu_seconds,
+        user_seconds: (after.user_seconds - before.user_seconds).max(0.0),
+        system_seconds: (after.system_seconds - before.system_seconds).max(0.0),
         cpu_ms_per_1k_requests: per(cpu_seconds * 1_000_000.0),
         context_switches,
         context_switches_per_request: per(context_switches as f64),
@@ -113,12 +150,14 @@ fn figures(
         peak_rss_kib: after.peak_rss_kib,
         threads: after.threads,
         served_requests: parse_served(stderr),
-        other_load_on_server_cpu: match (before.server_cpu_busy, after.server_cpu_busy) {
+        // Busy time of the CPU that was not the server's: other processes, and steal.
+        other_load_on_server_cpu: match (before.server_cpu, after.server_cpu) {
             (Some(b), Some(a)) if window > 0.0 => {
-                Some(((a - b - cpu_seconds) / window).clamp(0.0, 1.0))
+                Some(((a.busy - b.busy - cpu_seconds) / window).clamp(0.0, 1.0))
             }
             _ => None,
         },
+        steal_on_server_cpu: steal_share(before.server_cpu, after.server_cpu, window),
     })
 }
 

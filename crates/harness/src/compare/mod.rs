@@ -39,7 +39,9 @@ use probes::{load_average, machine_info};
 use supervise::{Interrupt, Launcher, RunContext, install_interrupt_handler};
 
 use crate::report;
-use crate::results::{Cell, Results, Row, Run, Scenario, Settings, Syscalls};
+use crate::results::{
+    CONTROL, CONTROL_COPY, Cell, Results, Row, Run, Scenario, Settings, Syscalls,
+};
 use crate::sys;
 
 /// Command-line flags of `harness compare`.
@@ -387,6 +389,7 @@ fn plan_rows(
             plan.push((launcher, row));
         }
     }
+    add_control_row(&mut plan);
     if wanted(NGINX) && !args.no_nginx {
         let row = empty_row(
             NGINX,
@@ -398,6 +401,20 @@ fn plan_rows(
         plan.push((Launcher::Nginx, row));
     }
     Ok(plan)
+}
+
+/// Append a second copy of the [`CONTROL`] row (when it is planned): it runs interleaved with
+/// the others like any row.
+fn add_control_row(plan: &mut Vec<(Launcher, Row)>) {
+    let original = plan
+        .iter()
+        .find(|(_, r)| (r.server.as_str(), r.mode.as_str()) == CONTROL);
+    if let Some((launcher, row)) = original {
+        let mut copy = row.clone();
+        copy.mode = CONTROL_COPY.to_string();
+        let entry = (launcher.clone(), copy);
+        plan.push(entry);
+    }
 }
 
 /// A row before any cell is measured (n/a for `reason` when `missing`).
@@ -494,6 +511,41 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_control_row_is_a_second_copy_of_epoll_single_level() {
+        let row = |server: &str, mode: &str| {
+            let launcher = Launcher::Binary {
+                bin: PathBuf::from(server),
+                args: vec![mode.to_string()],
+                fd_limit: None,
+            };
+            (launcher, empty_row(server, mode, vec![], false, ""))
+        };
+        let mut plan = vec![
+            row("server-poll", ""),
+            row(CONTROL.0, CONTROL.1),
+            row(CONTROL.0, "multi-level"),
+        ];
+        add_control_row(&mut plan);
+        assert_eq!(plan.len(), 4);
+        let (launcher, copy) = &plan[3];
+        assert_eq!(
+            (copy.server.as_str(), copy.mode.as_str()),
+            (CONTROL.0, CONTROL_COPY)
+        );
+        let Launcher::Binary { args, .. } = launcher else {
+            panic!("a binary row")
+        };
+        assert_eq!(
+            args,
+            &[CONTROL.1.to_string()],
+            "the same flags as the original"
+        );
+        let mut without = vec![row("server-poll", "")];
+        add_control_row(&mut without);
+        assert_eq!(without.len(), 1, "no control without its server");
+    }
 
     #[test]
     fn repeats_go_round_robin_over_rows_and_scenarios() {

@@ -23,8 +23,12 @@ pub fn parse_served(stderr: &str) -> Option<u64> {
 #[derive(Debug, Clone)]
 pub struct ProcSample {
     pub cpu_seconds: f64,
-    /// Busy time of the server's CPU (all processes), seconds, from /proc/stat.
-    pub server_cpu_busy: Option<f64>,
+    /// User-mode part of `cpu_seconds`.
+    pub user_seconds: f64,
+    /// Kernel-mode part of `cpu_seconds` (syscalls, and completion work done in the kernel).
+    pub system_seconds: f64,
+    /// Busy and stolen time of the server's CPU (all processes), from /proc/stat.
+    pub server_cpu: Option<CpuTimes>,
     pub context_switches: u64,
     pub tids: Vec<u32>,
     pub threads: u64,
@@ -76,7 +80,9 @@ impl ProcSample {
         }
         Some(ProcSample {
             cpu_seconds: (utime + stime) / sys::clock_ticks(),
-            server_cpu_busy: server_cpu.and_then(cpu_busy_seconds),
+            user_seconds: utime / sys::clock_ticks(),
+            system_seconds: stime / sys::clock_ticks(),
+            server_cpu: server_cpu.and_then(cpu_times),
             context_switches,
             tids,
             threads: field("Threads:").unwrap_or(0),
@@ -92,9 +98,25 @@ pub fn load_average() -> String {
         .unwrap_or_default()
 }
 
-/// Busy seconds of one CPU since boot (`/proc/stat`: everything but idle and iowait).
-fn cpu_busy_seconds(cpu: usize) -> Option<f64> {
+/// What one CPU did since boot, from `/proc/stat`, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuTimes {
+    /// Everything but idle and iowait (steal included).
+    pub busy: f64,
+    /// Time a hypervisor ran something else while this virtual CPU wanted to run (0 on bare
+    /// metal).
+    pub steal: f64,
+}
+
+/// One CPU's busy and stolen time since boot.
+pub fn cpu_times(cpu: usize) -> Option<CpuTimes> {
     let stat = fs::read_to_string("/proc/stat").ok()?;
+    parse_cpu_times(&stat, cpu)
+}
+
+/// The `cpuN` line of a `/proc/stat` text: user nice system idle iowait irq softirq steal guest
+/// guest_nice (`proc(5)`); guest time is already included in user.
+fn parse_cpu_times(stat: &str, cpu: usize) -> Option<CpuTimes> {
     let prefix = format!("cpu{cpu} ");
     let line = stat.lines().find(|l| l.starts_with(&prefix))?;
     let fields: Vec<u64> = line
@@ -102,8 +124,6 @@ fn cpu_busy_seconds(cpu: usize) -> Option<f64> {
         .skip(1)
         .filter_map(|v| v.parse().ok())
         .collect();
-    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
-    // included in user.
     let busy: u64 = fields
         .iter()
         .take(8)
@@ -111,7 +131,35 @@ fn cpu_busy_seconds(cpu: usize) -> Option<f64> {
         .filter(|(i, _)| *i != 3 && *i != 4)
         .map(|(_, v)| v)
         .sum();
-    Some(busy as f64 / sys::clock_ticks())
+    let steal = fields.get(7).copied().unwrap_or(0);
+    Some(CpuTimes {
+        busy: busy as f64 / sys::clock_ticks(),
+        steal: steal as f64 / sys::clock_ticks(),
+    })
+}
+
+/// CPU time of this process (the load generator: its load threads and the idle main thread),
+/// and of the CPU the load runs on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSample {
+    /// User + system seconds of this process.
+    pub cpu_seconds: f64,
+    /// The load CPU's busy and stolen time.
+    pub load_cpu: Option<CpuTimes>,
+}
+
+impl ClientSample {
+    /// Sample now.
+    pub fn take(load_cpu: Option<usize>) -> Option<ClientSample> {
+        let stat = fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some(ClientSample {
+            cpu_seconds: (utime + stime) / sys::clock_ticks(),
+            load_cpu: load_cpu.and_then(cpu_times),
+        })
+    }
 }
 
 /// Parse the table `strace -c` prints: `% time seconds usecs/call calls [errors] syscall`.
@@ -201,6 +249,17 @@ pub fn machine_info(cpus: usize, fd_limit: u64, nginx: Option<String>) -> Machin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cpu_line_gives_busy_without_idle_and_iowait_and_its_steal() {
+        let stat = "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 100 0 50 1000 20 5 5 40 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n";
+        let hz = sys::clock_ticks();
+        let t = parse_cpu_times(stat, 0).expect("cpu0");
+        assert_eq!(t.busy, 200.0 / hz, "user+nice+system+irq+softirq+steal");
+        assert_eq!(t.steal, 40.0 / hz);
+        assert_eq!(parse_cpu_times(stat, 1).map(|t| t.steal), Some(1.0 / hz));
+        assert_eq!(parse_cpu_times(stat, 2), None);
+    }
 
     #[test]
     fn strace_summary_is_parsed_with_and_without_errors_column() {

@@ -118,7 +118,7 @@ fn stop_all_children() {
 }
 
 /// How to start a row's server.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Launcher {
     /// One of the workspace's servers.
     Binary {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::load::{Errors, Latency, LoadReport};
-use crate::results::{Machine, Run, ServerFigures, Settings, Syscalls};
+use crate::results::{ClientFigures, Machine, Run, ServerFigures, Settings, Syscalls};
 
 /// A keep-alive scenario with `clients` clients.
 fn keepalive(clients: usize) -> Scenario {
@@ -51,6 +51,8 @@ fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
     };
     let server = ServerFigures {
         cpu_seconds: 0.5,
+        user_seconds: 0.2,
+        system_seconds: 0.3,
         cpu_ms_per_1k_requests: Some(12.34),
         context_switches: 100,
         context_switches_per_request: None,
@@ -59,10 +61,16 @@ fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
         threads: 3,
         served_requests: None,
         other_load_on_server_cpu: Some(0.5),
+        steal_on_server_cpu: Some(0.0),
     };
     Cell::from_runs(vec![Run {
         load,
         server: Some(server),
+        client: Some(ClientFigures {
+            cpu_seconds: 0.95,
+            busy_share: 0.95,
+            steal_on_load_cpu: Some(0.0),
+        }),
     }])
 }
 
@@ -153,8 +161,9 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
         "| demo fast | ⚠ 1000 | ✗ ⚠ 2000 (4 err) |",
         "| other | n/a — not \\| built | n/a |",
         "## Keep-alive, 100 clients (`keepalive-100`)",
-        "| demo fast | ✗ ⚠ 2000 | 1.2 | 80 µs | 3.00 ms | 2.50 ms | 1.20 s | non-2xx 3 (503), reset 1 | 12.3 | – | 2.0 MiB | 3 |",
-        "| other | n/a — not run | | | | | | | | | | |",
+        "| demo fast | ✗ ⚠ 2000 | 1.2 | 80 µs | 3.00 ms | 2.50 ms | 1.20 s | non-2xx 3 (503), reset 1 | 12.3 | 60 % | – | 2.0 MiB | 3 | ◆ 95 % |",
+        "| other | n/a — not run | | | | | | | | | | | | |",
+        "VM steal time: none reported during any run.",
         "| demo fast | 3.50 | write 2.50, read 1.00 |",
         "| other | n/a | n/a — not built |",
     ] {
@@ -241,4 +250,35 @@ fn a_run_with_errors_marks_the_whole_cell_failed() {
         Some(&cell),
     );
     assert!(row.starts_with("| demo | ✗ 1000 (1000–1000) |"), "{row}");
+}
+
+#[test]
+fn the_control_table_shows_the_ratio_of_the_two_identical_rows() {
+    let mut results = tiny_results();
+    let row = |mode: &str, cell: Cell| Row {
+        server: CONTROL.0.into(),
+        mode: mode.into(),
+        args: vec![],
+        na: None,
+        cells: BTreeMap::from([("keepalive-1".into(), cell)]),
+        syscalls: Err("-".into()),
+    };
+    results.rows.push(row(
+        CONTROL.1,
+        three_runs([1000.0, 1000.0, 1000.0], [10.0, 10.0, 10.0]),
+    ));
+    results.rows.push(row(
+        CONTROL_COPY,
+        three_runs([1100.0, 1100.0, 1100.0], [9.0, 9.0, 9.0]),
+    ));
+    let md = markdown(&results, &[]);
+    assert!(md.contains("## Noise floor: the A/A control"), "{md}");
+    assert!(
+        md.contains("| `keepalive-1` | 1000 | 1100 | 1.10 | 0.90 |"),
+        "{md}"
+    );
+    assert!(
+        !markdown(&tiny_results(), &[]).contains("Noise floor"),
+        "no control rows, no table"
+    );
 }
