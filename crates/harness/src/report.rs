@@ -235,6 +235,16 @@ fn run_header(md: &mut String, results: &Results) {
         CLIENT_SATURATED * 100.0
     );
     steal_line(md, results);
+    if s.server_cpu.is_some() || m.cpus < 2 {
+        let _ = writeln!(
+            md,
+            "**Too few CPUs for the multi-threaded patterns to show their point.** The servers \
+             ran on one CPU, so `reactor`, `proactor` and `multi` had one worker each (their \
+             default is one per CPU they may use) and the thread pools shared that CPU with the \
+             loop. Here those rows show what the pattern costs, not what a second core buys: \
+             read reactor or multi below single as overhead, not as a verdict on the pattern.\n"
+        );
+    }
 }
 
 /// One line on VM steal time: the largest share of a cell's window the hypervisor took from the

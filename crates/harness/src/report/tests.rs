@@ -176,6 +176,7 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
          Matrix: quick; whole run 13 s; load average 0.10 0.20 0.30 at the start, 1.00 2.00 \
          3.00 at the end.\n\n",
         "other processes used more than 10 % of the server's CPU",
+        "**Too few CPUs for the multi-threaded patterns to show their point.**",
         "\n\nFrom a separate 0.25 s run under `strace -c -f` (keep-alive, 10 clients",
     ] {
         assert!(md.contains(paragraph), "no {paragraph:?} in:\n{md}");
