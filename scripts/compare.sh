@@ -100,7 +100,8 @@ if [[ $WRK_CHECK -eq 1 ]]; then
     [[ -x "$NGINX" ]] || { echo "error: nginx is not installed" >&2; exit 1; }
     NGINX_DIR=$(mktemp -d)
     mkdir -p "$NGINX_DIR/www" "$NGINX_DIR/logs"
-    printf 'Hello, world!\n' >"$NGINX_DIR/www/index.html"
+    # The project's one small file (www/hello.txt): what harness compare and wrk-vs-nginx.sh fetch.
+    cp www/hello.txt "$NGINX_DIR/www/hello.txt"
     PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18089)
     cat >"$NGINX_DIR/nginx.conf" <<EOF
 daemon off;
@@ -125,7 +126,7 @@ EOF
         (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
         sleep 0.1
     done
-    URL="http://127.0.0.1:$PORT/index.html"
+    URL="http://127.0.0.1:$PORT/hello.txt"
     ROUNDS=${WRK_ROUNDS:-3}
     say "nginx (1 worker, CPU 0) serving $URL; clients on CPU 1; $ROUNDS rounds of 5 s each, order alternating"
     TIMER=()

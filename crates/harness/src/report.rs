@@ -365,10 +365,10 @@ fn summary_table(
                 Some(cell @ Cell { load: Some(_), .. }) => {
                     let errors = cell.errors();
                     let rps = rps_text(cell);
-                    if errors > 0 {
-                        format!("{FAILED}{rps} ({errors} err)")
-                    } else {
-                        rps
+                    match (errors, idle_short(cell)) {
+                        (0, None) => rps,
+                        (0, Some(short)) => format!("{FAILED}{rps} ({short})"),
+                        (_, _) => format!("{FAILED}{rps} ({errors} err)"),
                     }
                 }
                 _ => "n/a".into(),
@@ -395,7 +395,7 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         return format!("| {label} | n/a | | | | | | | | | | | | |");
     };
     let e = &l.errors;
-    let errors = if e.total() == 0 {
+    let mut errors = if e.total() == 0 {
         "0".to_string()
     } else {
         let kinds: Vec<String> = [
@@ -425,6 +425,9 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         .collect();
         kinds.join(", ")
     };
+    if let Some(short) = idle_short(cell) {
+        let _ = write!(errors, "; {short}");
+    }
     let (cpu, sys, ctx, rss, thr) = match &cell.server {
         Some(f) => (
             f.cpu_ms_per_1k_requests
@@ -445,7 +448,11 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         .cpu_ms_per_1k_requests
         .filter(|_| cell.runs.len() > 1)
         .map_or(cpu, |c| spread_text(c, 1));
-    let failed = if cell.errors() > 0 { FAILED } else { "" };
+    let failed = if cell.errors() > 0 || idle_short(cell).is_some() {
+        FAILED
+    } else {
+        ""
+    };
     format!(
         "| {label} | {failed}{} | {:.1} | {} | {} | {} | {} | {errors} | {cpu} | {sys} | {ctx} | {rss} | {thr} | {client} |",
         rps_text(cell),
@@ -455,6 +462,21 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         fmt_us(l.latency.p999_us),
         fmt_us(l.latency.max_us),
     )
+}
+
+/// "idle: only N of M open" when some run held fewer idle connections than the scenario asks
+/// for: the cell did not measure what its title says.
+fn idle_short(cell: &Cell) -> Option<String> {
+    let short = cell
+        .runs
+        .iter()
+        .map(|r| &r.load)
+        .filter(|l| l.idle_established < l.idle_requested)
+        .min_by_key(|l| l.idle_established)?;
+    Some(format!(
+        "idle: only {} of {} open",
+        short.idle_established, short.idle_requested
+    ))
 }
 
 /// Marks a cell whose load generator was saturated: the req/s may be its ceiling.

@@ -102,8 +102,13 @@ pub const SERVERS: &[ServerSpec] = &[
 /// The reference row's name.
 pub const NGINX: &str = "nginx";
 
-/// Small static file every server serves (and its size).
-pub const SMALL_FILE: (&str, usize) = ("index.html", 128);
+/// The small static file every server serves: the repository's `www/hello.txt`, the same bytes
+/// `scripts/compare.sh --wrk-check` and `scripts/wrk-vs-nginx.sh` fetch, so every "small file"
+/// figure of the project is about one file.
+pub const SMALL_FILE: (&str, &[u8]) = (
+    "hello.txt",
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/hello.txt")),
+);
 pub const FILE_1M: (&str, usize) = ("1m.bin", 1 << 20);
 pub const FILE_64M: (&str, usize) = ("64m.bin", 64 << 20);
 
@@ -142,7 +147,10 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             c,
             0,
             small,
-            format!("Keep-alive, small file, {c} clients"),
+            format!(
+                "Keep-alive, small file ({} B), {c} clients",
+                SMALL_FILE.1.len()
+            ),
         ));
     }
     list.push(scenario(
@@ -150,7 +158,10 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
         100,
         0,
         small,
-        "Connection per request (webbench style), 100 clients".into(),
+        format!(
+            "Connection per request (webbench style), small file ({} B), 100 clients",
+            SMALL_FILE.1.len()
+        ),
     ));
     let idles: &[usize] = if quick {
         &[1000]
@@ -163,7 +174,10 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             50,
             idle,
             small,
-            format!("50 active keep-alive clients + {idle} idle connections"),
+            format!(
+                "50 active keep-alive clients + {idle} idle connections, small file ({} B)",
+                SMALL_FILE.1.len()
+            ),
         ));
     }
     let large: &[(&str, usize)] = if quick {
@@ -177,7 +191,7 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             10,
             0,
             file,
-            format!("Large file ({} MiB), 10 clients", size >> 20),
+            format!("Large file ({} MiB = {size} B), 10 clients", size >> 20),
         ));
     }
     list
@@ -185,11 +199,7 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
 
 /// The files every scenario requests, written into the temporary document root.
 pub fn write_fixtures(root: &Path, scenarios: &[Scenario]) -> io::Result<()> {
-    let mut small = Vec::with_capacity(SMALL_FILE.1);
-    small.extend_from_slice(b"<!doctype html><title>io-models</title><p>");
-    small.resize(SMALL_FILE.1 - 5, b'.');
-    small.extend_from_slice(b"</p>\n");
-    fs::write(root.join(SMALL_FILE.0), &small)?;
+    fs::write(root.join(SMALL_FILE.0), SMALL_FILE.1)?;
     for (name, size) in [FILE_1M, FILE_64M] {
         if scenarios.iter().any(|s| s.path == format!("/{name}")) {
             let mut file = io::BufWriter::new(File::create(root.join(name))?);

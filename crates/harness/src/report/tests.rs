@@ -283,3 +283,32 @@ fn the_control_table_shows_the_ratio_of_the_two_identical_rows() {
         "no control rows, no table"
     );
 }
+
+#[test]
+fn an_idle_cell_that_held_fewer_connections_than_asked_is_a_failure() {
+    let mut cell = three_runs([1000.0, 1000.0, 1000.0], [1.0, 1.0, 1.0]);
+    for run in &mut cell.runs {
+        run.load.idle_requested = 1000;
+        run.load.idle_established = 1000;
+    }
+    assert_eq!(idle_short(&cell), None);
+    cell.runs[1].load.idle_established = 812;
+    assert_eq!(
+        idle_short(&cell).as_deref(),
+        Some("idle: only 812 of 1000 open")
+    );
+    let row = Row {
+        server: "demo".into(),
+        mode: String::new(),
+        args: vec![],
+        na: None,
+        cells: BTreeMap::new(),
+        syscalls: Err("-".into()),
+    };
+    let line = cell_row(&row, Some(&cell));
+    assert!(line.starts_with("| demo | ✗ 1000 (1000–1000) |"), "{line}");
+    assert!(
+        line.contains("| 0; idle: only 812 of 1000 open |"),
+        "{line}"
+    );
+}
