@@ -74,6 +74,10 @@ struct LoadArgs {
     /// reported separately.
     #[arg(long)]
     close: bool,
+    /// Upload: send `POST` with a body of this many bytes instead of `GET` (e.g. to `/echo`,
+    /// which sends the body back).
+    #[arg(long, value_name = "BYTES")]
+    post_bytes: Option<usize>,
     /// Open this many idle keep-alive connections first and hold them during the run.
     #[arg(long, default_value_t = 0)]
     idle: usize,
@@ -137,6 +141,7 @@ fn run_load(args: LoadArgs) -> io::Result<()> {
         total: args.requests,
         rate: args.rate,
         close: args.close,
+        post_bytes: args.post_bytes,
         timeout: seconds(args.timeout, "--timeout")?,
         cpu: args.cpu,
         progress: !args.json,

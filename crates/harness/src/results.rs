@@ -24,8 +24,10 @@ pub struct Scenario {
     pub idle: usize,
     /// Connection per request.
     pub close: bool,
-    /// Request path (a file in the temp root).
+    /// Request path (a file in the temp root, or `/echo`).
     pub path: String,
+    /// An upload: `POST` with a body of this many bytes (None: `GET`).
+    pub post_bytes: Option<usize>,
 }
 
 /// Settings of the run, recorded in results.json.

@@ -65,6 +65,10 @@ pub const SERVERS: &[ServerSpec] = &[
             ),
             ("multi-level", &["--pattern", "multi", "--trigger", "level"]),
             ("multi-edge", &["--pattern", "multi", "--trigger", "edge"]),
+            (
+                NO_SENDFILE.1,
+                &["--pattern", "single", "--trigger", "level", "--no-sendfile"],
+            ),
         ],
         fd_limit: None,
     },
@@ -99,6 +103,16 @@ pub const SERVERS: &[ServerSpec] = &[
     },
 ];
 
+/// `server-epoll` copying file bodies through user space (`--no-sendfile`): measured in the
+/// large-file group only, where it is the fair partner of the models that copy (aio, uring's
+/// read mode) — `sendfile` against copying is not one model against another.
+pub const NO_SENDFILE: (&str, &str) = ("server-epoll", "single-level-no-sendfile");
+
+/// The groups a row takes part in, when it is not all of them.
+pub fn only_groups(server: &str, mode: &str) -> Option<&'static [&'static str]> {
+    ((server, mode) == NO_SENDFILE).then_some(&["large"][..])
+}
+
 /// The reference row's name.
 pub const NGINX: &str = "nginx";
 
@@ -110,6 +124,8 @@ pub const SMALL_FILE: (&str, &[u8]) = (
     include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/hello.txt")),
 );
 pub const FILE_1M: (&str, usize) = ("1m.bin", 1 << 20);
+/// The upload scenario's request body: `POST /echo` with 64 KiB, sent back by the server.
+pub const UPLOAD_BYTES: usize = 64 << 10;
 pub const FILE_64M: (&str, usize) = ("64m.bin", 64 << 20);
 
 fn scenario(
@@ -123,8 +139,10 @@ fn scenario(
         "keepalive" => format!("keepalive-{clients}"),
         "close" => format!("close-{clients}"),
         "idle" => format!("idle-{idle}"),
+        "upload" => format!("upload-{}k", UPLOAD_BYTES >> 10),
         _ => format!("large-{}", file.trim_end_matches(".bin")),
     };
+    let upload = group == "upload";
     Scenario {
         id,
         title,
@@ -132,7 +150,12 @@ fn scenario(
         clients,
         idle,
         close: group == "close",
-        path: format!("/{file}"),
+        path: if upload {
+            "/echo".into()
+        } else {
+            format!("/{file}")
+        },
+        post_bytes: upload.then_some(UPLOAD_BYTES),
     }
 }
 
@@ -180,6 +203,16 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             ),
         ));
     }
+    list.push(scenario(
+        "upload",
+        10,
+        0,
+        "echo",
+        format!(
+            "Upload: POST /echo with a {} KiB body (echoed back), 10 clients",
+            UPLOAD_BYTES >> 10
+        ),
+    ));
     let large: &[(&str, usize)] = if quick {
         &[FILE_1M]
     } else {
@@ -242,5 +275,19 @@ mod tests {
         assert_eq!(ids.len(), full.len());
         assert!(full.iter().any(|s| s.id == "idle-9000"));
         assert!(full.iter().any(|s| s.id == "large-64m"));
+        let upload = quick
+            .iter()
+            .find(|s| s.group == "upload")
+            .expect("upload in --quick");
+        assert_eq!(
+            (upload.id.as_str(), upload.path.as_str(), upload.post_bytes),
+            ("upload-64k", "/echo", Some(65536))
+        );
+        for group in ["keepalive", "close", "idle", "upload", "large"] {
+            assert!(
+                quick.iter().any(|s| s.group == group),
+                "--quick has {group}"
+            );
+        }
     }
 }

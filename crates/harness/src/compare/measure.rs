@@ -16,6 +16,17 @@ use crate::sys;
 /// One cell: fresh server, optional idle connections, measured load, figures, stop.
 /// Why a model cannot take part in a cell at all (`select` past `FD_SETSIZE`), before any run.
 pub fn not_applicable(launcher: &Launcher, s: &Scenario) -> Option<String> {
+    if matches!(launcher, Launcher::Nginx) && s.post_bytes.is_some() {
+        return Some("nginx serves no /echo".into());
+    }
+    if let Launcher::Binary {
+        only_groups: Some(groups),
+        ..
+    } = launcher
+        && !groups.contains(&s.group)
+    {
+        return Some(format!("measured in the {} group only", groups.join(", ")));
+    }
     if let Launcher::Binary {
         fd_limit: Some((limit, why)),
         ..
@@ -187,6 +198,7 @@ pub fn trace_syscalls(
         total: None,
         rate: None,
         close: false,
+        post_bytes: None,
         timeout: Duration::from_secs(5),
         cpu: ctx.load_cpu,
         progress: false,
@@ -249,6 +261,7 @@ fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) ->
         total: None,
         rate: None,
         close: s.close,
+        post_bytes: s.post_bytes,
         timeout: if s.group == "large" {
             ctx.timeout.max(Duration::from_secs(5))
         } else {
@@ -259,3 +272,43 @@ fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) ->
     }
 }
 // ANCHOR_END: harness_cell_load_spec
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::compare::matrix::scenarios;
+
+    fn binary(only_groups: Option<&'static [&'static str]>) -> Launcher {
+        Launcher::Binary {
+            bin: PathBuf::from("server-x"),
+            args: vec![],
+            fd_limit: Some((1024, "select: FD_SETSIZE is 1024")),
+            only_groups,
+        }
+    }
+
+    #[test]
+    fn rows_and_cells_that_cannot_take_part_say_why() {
+        let all = scenarios(false);
+        let by_id = |id: &str| all.iter().find(|s| s.id == id).expect(id);
+        let large_only = binary(Some(&["large"]));
+        assert_eq!(not_applicable(&large_only, by_id("large-1m")), None);
+        assert_eq!(
+            not_applicable(&large_only, by_id("keepalive-10")).as_deref(),
+            Some("measured in the large group only")
+        );
+        let select = binary(None);
+        assert_eq!(not_applicable(&select, by_id("idle-0")), None);
+        assert!(
+            not_applicable(&select, by_id("idle-1000"))
+                .is_some_and(|why| why.starts_with("select: FD_SETSIZE is 1024"))
+        );
+        assert_eq!(
+            not_applicable(&Launcher::Nginx, by_id("upload-64k")).as_deref(),
+            Some("nginx serves no /echo")
+        );
+        assert_eq!(not_applicable(&Launcher::Nginx, by_id("keepalive-1")), None);
+    }
+}

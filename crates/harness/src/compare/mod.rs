@@ -32,7 +32,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use matrix::{NGINX, SERVERS, scenarios, write_fixtures};
+use matrix::{NGINX, SERVERS, only_groups, scenarios, write_fixtures};
 use measure::{not_applicable, run_cell, trace_syscalls};
 use nginx::{find_in_path, find_nginx};
 use probes::{load_average, machine_info};
@@ -385,6 +385,7 @@ fn plan_rows(
                     .chain(server_flags.iter().cloned())
                     .collect(),
                 fd_limit: spec.fd_limit,
+                only_groups: only_groups(spec.name, mode),
             };
             plan.push((launcher, row));
         }
@@ -519,6 +520,7 @@ mod tests {
                 bin: PathBuf::from(server),
                 args: vec![mode.to_string()],
                 fd_limit: None,
+                only_groups: None,
             };
             (launcher, empty_row(server, mode, vec![], false, ""))
         };

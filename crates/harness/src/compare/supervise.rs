@@ -128,6 +128,8 @@ pub enum Launcher {
         args: Vec<String>,
         /// Most descriptors it can watch, and why (from the matrix).
         fd_limit: Option<(usize, &'static str)>,
+        /// The scenario groups this row takes part in, when not all (from the matrix).
+        only_groups: Option<&'static [&'static str]>,
     },
     /// The nginx reference row.
     Nginx,

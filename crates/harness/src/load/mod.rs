@@ -121,6 +121,9 @@ pub struct LoadSpec {
     pub rate: Option<f64>,
     /// One connection per request (`Connection: close`).
     pub close: bool,
+    /// Send `POST` with a body of this many bytes instead of `GET` (an upload; `/echo` sends it
+    /// back).
+    pub post_bytes: Option<usize>,
     /// A request that makes no progress (nothing sent, no byte of its response read) for this
     /// long is a timeout.
     pub timeout: Duration,
@@ -398,6 +401,7 @@ mod tests {
             total: Some(total),
             rate: None,
             close,
+            post_bytes: None,
             timeout: Duration::from_secs(5),
             cpu: None,
             progress: false,

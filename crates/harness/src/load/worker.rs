@@ -102,6 +102,22 @@ pub(super) struct Worker {
     pub(super) loop_allocations: u64,
 }
 
+/// The bytes every request of a run sends: `GET`, or `POST` with a body of `post_bytes` bytes.
+fn request_bytes(spec: &LoadSpec, connection: &str) -> Vec<u8> {
+    let (path, host) = (&spec.target.path, &spec.target.host);
+    match spec.post_bytes {
+        None => format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n").into_bytes(),
+        Some(n) => {
+            let mut request = format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {n}\r\n{connection}\r\n"
+            )
+            .into_bytes();
+            request.extend((0..n).map(|i| b'a' + (i % 26) as u8));
+            request
+        }
+    }
+}
+
 impl Worker {
     pub(super) fn new(
         spec: &LoadSpec,
@@ -115,11 +131,7 @@ impl Worker {
         } else {
             ""
         };
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\n{connection}\r\n",
-            spec.target.path, spec.target.host
-        )
-        .into_bytes();
+        let request = request_bytes(spec, connection);
         let conns = (0..clients)
             .map(|_| Conn {
                 socket: None,

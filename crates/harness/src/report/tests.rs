@@ -16,6 +16,7 @@ fn keepalive(clients: usize) -> Scenario {
         idle: 0,
         close: false,
         path: "/small.html".into(),
+        post_bytes: None,
     }
 }
 
