@@ -119,12 +119,65 @@ fn markdown(results: &Results, charts: &[(&str, &str)]) -> String {
         "Requests/s vs idle connections (50 active)",
         |s| format!("{} idle", s.idle),
     );
+    rate_table(&mut md, results);
     for scenario in &results.scenarios {
         scenario_table(&mut md, results, scenario);
     }
     control_table(&mut md, results);
     syscall_table(&mut md, results);
     md
+}
+
+/// Cost at a fixed rate: server CPU per request (µs) as idle connections rise, with p99, for
+/// every row; a row that could not sustain the rate is a failure with the rate it reached.
+fn rate_table(md: &mut String, results: &Results) {
+    let cols: Vec<&Scenario> = results
+        .scenarios
+        .iter()
+        .filter(|s| s.group == "rate")
+        .collect();
+    let Some(first) = cols.first() else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "## Cost at a fixed rate: CPU µs per request (p99)\n\nEvery server gets the same \
+         open-loop load, {:.0} req/s from {} clients (latency counted from when each request was \
+         due, as wrk2 does), while idle connections rise. What differs is what the rate costs: \
+         server CPU per request, and the p99 latency. ✗ marks a row that could not keep up, \
+         with the rate it reached.\n",
+        first.rate.unwrap_or(0.0),
+        first.clients
+    );
+    let _ = write!(md, "| server |");
+    for s in &cols {
+        let _ = write!(md, " {} idle |", s.idle);
+    }
+    let _ = writeln!(md);
+    let _ = writeln!(md, "|---|{}", "--:|".repeat(cols.len()));
+    for row in &results.rows {
+        let _ = write!(md, "| {} |", row.label());
+        for s in &cols {
+            let text = match row.cells.get(&s.id) {
+                Some(Cell { na: Some(why), .. }) => format!("n/a — {}", escape(why)),
+                Some(cell @ Cell { load: Some(l), .. }) => {
+                    let cpu = cell
+                        .cpu_ms_per_1k_requests
+                        .map_or("–".into(), |c| format!("{:.1}", c.median));
+                    let p99 = fmt_us(cell.p99_us.map_or(l.latency.p99_us, |p| p.median));
+                    match (cell.errors(), shortfall(cell)) {
+                        (0, None) => format!("{cpu} ({p99})"),
+                        (0, Some(short)) => format!("{FAILED}{short}"),
+                        (n, _) => format!("{FAILED}{cpu} ({p99}, {n} err)"),
+                    }
+                }
+                _ => "n/a".into(),
+            };
+            let _ = write!(md, " {text} |");
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md);
 }
 
 /// The A/A control: the same server and flags in two rows, scenario by scenario. Their ratio is
@@ -365,7 +418,7 @@ fn summary_table(
                 Some(cell @ Cell { load: Some(_), .. }) => {
                     let errors = cell.errors();
                     let rps = rps_text(cell);
-                    match (errors, idle_short(cell)) {
+                    match (errors, shortfall(cell)) {
                         (0, None) => rps,
                         (0, Some(short)) => format!("{FAILED}{rps} ({short})"),
                         (_, _) => format!("{FAILED}{rps} ({errors} err)"),
@@ -425,7 +478,7 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         .collect();
         kinds.join(", ")
     };
-    if let Some(short) = idle_short(cell) {
+    if let Some(short) = shortfall(cell) {
         let _ = write!(errors, "; {short}");
     }
     let (cpu, sys, ctx, rss, thr) = match &cell.server {
@@ -448,7 +501,7 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         .cpu_ms_per_1k_requests
         .filter(|_| cell.runs.len() > 1)
         .map_or(cpu, |c| spread_text(c, 1));
-    let failed = if cell.errors() > 0 || idle_short(cell).is_some() {
+    let failed = if cell.errors() > 0 || shortfall(cell).is_some() {
         FAILED
     } else {
         ""
@@ -462,6 +515,27 @@ fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         fmt_us(l.latency.p999_us),
         fmt_us(l.latency.max_us),
     )
+}
+
+/// What a cell fell short of, besides errors: idle connections not all open, or a fixed rate
+/// not sustained. Such a cell did not measure what its title says: a failure.
+fn shortfall(cell: &Cell) -> Option<String> {
+    let parts: Vec<String> = [idle_short(cell), rate_short(cell)]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// A fixed-rate cell whose median run reached less than this share of the rate failed it.
+const RATE_SUSTAINED: f64 = 0.95;
+
+/// "rate: reached N of R req/s" when the median run fell short of the fixed rate.
+fn rate_short(cell: &Cell) -> Option<String> {
+    let rate = cell.load.as_ref()?.rate?;
+    let reached = cell.requests_per_sec?.median;
+    (reached < rate * RATE_SUSTAINED)
+        .then(|| format!("rate: reached {reached:.0} of {rate:.0} req/s"))
 }
 
 /// "idle: only N of M open" when some run held fewer idle connections than the scenario asks

@@ -16,7 +16,8 @@ pub struct Scenario {
     pub id: String,
     /// Table title.
     pub title: String,
-    /// Which group of the matrix it belongs to (`keepalive`, `close`, `idle`, `large`).
+    /// Which group of the matrix it belongs to (`keepalive`, `close`, `idle`, `rate`, `upload`,
+    /// `large`).
     pub group: &'static str,
     /// Active clients.
     pub clients: usize,
@@ -28,6 +29,9 @@ pub struct Scenario {
     pub path: String,
     /// An upload: `POST` with a body of this many bytes (None: `GET`).
     pub post_bytes: Option<usize>,
+    /// Open loop at this many requests per second in total (None: closed loop, as fast as the
+    /// server answers).
+    pub rate: Option<f64>,
 }
 
 /// Settings of the run, recorded in results.json.

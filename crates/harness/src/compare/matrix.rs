@@ -124,6 +124,13 @@ pub const SMALL_FILE: (&str, &[u8]) = (
     include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/hello.txt")),
 );
 pub const FILE_1M: (&str, usize) = ("1m.bin", 1 << 20);
+/// The fixed-rate group's load: this many requests per second in total, open loop (latency
+/// corrected for coordinated omission), from [`RATE_CLIENTS`] connections. A rate every
+/// event-driven model sustains on one CPU, so the cells compare what the rate costs.
+pub const FIXED_RATE: f64 = 5000.0;
+/// Active connections of the fixed-rate group.
+pub const RATE_CLIENTS: usize = 50;
+
 /// The upload scenario's request body: `POST /echo` with 64 KiB, sent back by the server.
 pub const UPLOAD_BYTES: usize = 64 << 10;
 pub const FILE_64M: (&str, usize) = ("64m.bin", 64 << 20);
@@ -140,6 +147,7 @@ fn scenario(
         "close" => format!("close-{clients}"),
         "idle" => format!("idle-{idle}"),
         "upload" => format!("upload-{}k", UPLOAD_BYTES >> 10),
+        "rate" => format!("rate-{}-idle-{idle}", FIXED_RATE as u64),
         _ => format!("large-{}", file.trim_end_matches(".bin")),
     };
     let upload = group == "upload";
@@ -156,6 +164,7 @@ fn scenario(
             format!("/{file}")
         },
         post_bytes: upload.then_some(UPLOAD_BYTES),
+        rate: (group == "rate").then_some(FIXED_RATE),
     }
 }
 
@@ -199,6 +208,21 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             small,
             format!(
                 "50 active keep-alive clients + {idle} idle connections, small file ({} B)",
+                SMALL_FILE.1.len()
+            ),
+        ));
+    }
+    // Cost at a fixed rate: the C10K curve as CPU per request, latency, memory and threads,
+    // independent of how fast the load generator is.
+    for &idle in idles {
+        list.push(scenario(
+            "rate",
+            RATE_CLIENTS,
+            idle,
+            small,
+            format!(
+                "Fixed rate: {} req/s from {RATE_CLIENTS} clients + {idle} idle connections, small file ({} B)",
+                FIXED_RATE as u64,
                 SMALL_FILE.1.len()
             ),
         ));
@@ -283,7 +307,11 @@ mod tests {
             (upload.id.as_str(), upload.path.as_str(), upload.post_bytes),
             ("upload-64k", "/echo", Some(65536))
         );
-        for group in ["keepalive", "close", "idle", "upload", "large"] {
+        assert!(
+            full.iter()
+                .any(|s| s.id == "rate-5000-idle-9000" && s.rate == Some(5000.0))
+        );
+        for group in ["keepalive", "close", "idle", "rate", "upload", "large"] {
             assert!(
                 quick.iter().any(|s| s.group == group),
                 "--quick has {group}"

@@ -259,7 +259,7 @@ fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) ->
         threads: 1,
         duration: Some(ctx.duration),
         total: None,
-        rate: None,
+        rate: s.rate,
         close: s.close,
         post_bytes: s.post_bytes,
         timeout: if s.group == "large" {

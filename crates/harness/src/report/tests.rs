@@ -17,6 +17,7 @@ fn keepalive(clients: usize) -> Scenario {
         close: false,
         path: "/small.html".into(),
         post_bytes: None,
+        rate: None,
     }
 }
 
@@ -312,4 +313,48 @@ fn an_idle_cell_that_held_fewer_connections_than_asked_is_a_failure() {
         line.contains("| 0; idle: only 812 of 1000 open |"),
         "{line}"
     );
+}
+
+#[test]
+fn a_fixed_rate_cell_that_fell_short_fails_with_the_rate_it_reached() {
+    let at_rate = |rps: [f64; 3]| {
+        let mut cell = three_runs(rps, [20.0, 20.0, 20.0]);
+        for run in &mut cell.runs {
+            run.load.rate = Some(5000.0);
+        }
+        if let Some(load) = cell.load.as_mut() {
+            load.rate = Some(5000.0);
+        }
+        cell
+    };
+    let kept_up = at_rate([4990.0, 5000.0, 4980.0]);
+    let fell_behind = at_rate([3000.0, 3200.0, 3100.0]);
+    assert_eq!(shortfall(&kept_up), None);
+    assert_eq!(
+        shortfall(&fell_behind).as_deref(),
+        Some("rate: reached 3100 of 5000 req/s")
+    );
+    let mut results = tiny_results();
+    let mut scenario = keepalive(50);
+    scenario.id = "rate-5000-idle-0".into();
+    scenario.group = "rate";
+    scenario.rate = Some(5000.0);
+    results.scenarios.push(scenario);
+    results.rows[0]
+        .cells
+        .insert("rate-5000-idle-0".into(), fell_behind);
+    let md = markdown(&results, &[]);
+    assert!(
+        md.contains("## Cost at a fixed rate: CPU µs per request (p99)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| demo fast | ✗ rate: reached 3100 of 5000 req/s |"),
+        "{md}"
+    );
+    results.rows[0]
+        .cells
+        .insert("rate-5000-idle-0".into(), kept_up);
+    let md = markdown(&results, &[]);
+    assert!(md.contains("| demo fast | 20.0 (499 µs) |"), "{md}");
 }
