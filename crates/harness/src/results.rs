@@ -64,7 +64,11 @@ pub struct Settings {
 pub struct ServerFigures {
     /// User + system CPU seconds over the measured window (all threads).
     pub cpu_seconds: f64,
-    /// The user-mode part of `cpu_seconds`.
+    /// Where `cpu_seconds` comes from: `schedstat` (the threads' run time in nanoseconds, when
+    /// the same threads lived through the window) or `ticks` (utime + stime, 10 ms steps,
+    /// including threads that exited).
+    pub cpu_source: &'static str,
+    /// The user-mode part of `cpu_seconds` (the tick counts' split, scaled to it).
     pub user_seconds: f64,
     /// The kernel-mode part of `cpu_seconds`: syscalls, and the work a completion model moves
     /// into the kernel.
