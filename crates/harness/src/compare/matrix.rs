@@ -169,6 +169,7 @@ fn scenario(
 }
 
 /// The matrix: the full one, or the reduced `--quick` one.
+// Long: the matrix reads best as one list, group by group, in the order results.md shows it.
 pub fn scenarios(quick: bool) -> Vec<Scenario> {
     let small = SMALL_FILE.0;
     let mut list = Vec::new();

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
+use super::markdown::*;
 use crate::load::{Errors, Latency, LoadReport};
+use crate::results::{CONTROL, CONTROL_COPY, Cell, Results, Row, Scenario};
 use crate::results::{ClientFigures, Machine, Run, ServerFigures, Settings, Syscalls};
 
 /// A keep-alive scenario with `clients` clients.
