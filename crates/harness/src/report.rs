@@ -5,10 +5,12 @@
 //! | module | what it writes |
 //! |---|---|
 //! | `markdown.rs` | results.md: tables, marks, the noise floor |
+//! | `summary.rs` | the one-screen summary that opens results.md |
 //! | `charts.rs` | the SVG charts |
 
 mod charts;
 mod markdown;
+mod summary;
 
 use std::fs;
 use std::io;

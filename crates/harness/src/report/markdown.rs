@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::summary::summary;
 use crate::load::LoadReport;
 
 use crate::results::{
@@ -147,6 +148,8 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
     let m = &results.machine;
     let s = &results.settings;
     let _ = writeln!(md, "# io-models benchmark run, {}\n", results.started);
+    summary(md, results);
+    let _ = writeln!(md, "## How this run was made\n");
     let _ = writeln!(
         md,
         "Machine: {} ({} CPUs), Linux {}, {}, {}{}. `ulimit -n` {}.\n",
