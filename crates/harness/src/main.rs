@@ -84,9 +84,9 @@ struct LoadArgs {
     /// Seconds without progress (no byte of the response) before a request counts as a timeout.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
-    /// Pin the load threads to this CPU.
-    #[arg(long)]
-    cpu: Option<usize>,
+    /// Pin the load threads to these CPUs, one each in turn (e.g. `1` or `2-3`).
+    #[arg(long, value_name = "LIST")]
+    cpu: Option<String>,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -143,7 +143,10 @@ fn run_load(args: LoadArgs) -> io::Result<()> {
         close: args.close,
         post_bytes: args.post_bytes,
         timeout: seconds(args.timeout, "--timeout")?,
-        cpu: args.cpu,
+        cpus: match &args.cpu {
+            Some(list) => sys::parse_cpu_list(list)?,
+            None => vec![],
+        },
         progress: !args.json,
     };
     let report = load::run(&spec, &idle)?;

@@ -34,6 +34,17 @@ pub struct Scenario {
     pub rate: Option<f64>,
 }
 
+/// A CPU list as text, `0,1`; `any` when empty (not pinned).
+pub fn cpu_list_text(cpus: &[usize]) -> String {
+    if cpus.is_empty() {
+        return "any".into();
+    }
+    cpus.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Settings of the run, recorded in results.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -45,10 +56,10 @@ pub struct Settings {
     pub repeats: usize,
     /// Load-generator threads.
     pub load_threads: usize,
-    /// CPU the servers are pinned to (None: no pinning, fewer than 2 CPUs).
-    pub server_cpu: Option<usize>,
-    /// CPU the load generator is pinned to.
-    pub load_cpu: Option<usize>,
+    /// CPUs the servers are pinned to (empty: not pinned, fewer than 2 CPUs).
+    pub server_cpus: Vec<usize>,
+    /// CPUs the load threads are pinned to, one each.
+    pub load_cpus: Vec<usize>,
     /// Per-request timeout, seconds.
     pub request_timeout_s: f64,
     /// Flags every server got besides its mode flags.

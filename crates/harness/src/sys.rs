@@ -205,6 +205,45 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     pin_pid_to_cpu(0, cpu)
 }
 
+/// Pin the calling thread (and threads it starts later) to a set of CPUs.
+pub fn pin_to_cpus(cpus: &[usize]) -> io::Result<()> {
+    CpuSet::of(cpus)?
+        .apply_to_current_thread()
+        .map_err(|e| context(e, &format!("sched_setaffinity(cpus {cpus:?})")))
+}
+
+/// Parse a CPU list as `taskset -c` and cpuset(7) write it: numbers and ranges, comma
+/// separated (`0`, `0,2`, `0-3,6`). Sorted, without duplicates; never empty.
+pub fn parse_cpu_list(text: &str) -> io::Result<Vec<usize>> {
+    let bad = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let number = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| bad(format!("CPU list {text:?}: {s:?} is not a CPU number")))
+    };
+    let mut cpus = Vec::new();
+    for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(bad(format!(
+                        "CPU list {text:?}: range {part:?} is backwards"
+                    )));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(number(part)?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    if cpus.is_empty() {
+        return Err(bad(format!("CPU list {text:?} names no CPU")));
+    }
+    Ok(cpus)
+}
+
 /// Pin process/thread `pid` (0 = the caller) to one CPU.
 pub fn pin_pid_to_cpu(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
     let set = CpuSet::single(cpu)?;
@@ -219,6 +258,34 @@ pub fn pin_pid_to_cpu(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
 pub struct CpuSet(libc::cpu_set_t);
 
 impl CpuSet {
+    /// The set holding `cpus` (at least one).
+    pub fn of(cpus: &[usize]) -> io::Result<CpuSet> {
+        let Some((&first, rest)) = cpus.split_first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an empty CPU set",
+            ));
+        };
+        let mut set = CpuSet::single(first)?;
+        for &cpu in rest {
+            set.add(cpu)?;
+        }
+        Ok(set)
+    }
+
+    /// Add `cpu` to the set.
+    fn add(&mut self, cpu: usize) -> io::Result<()> {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("no CPU {cpu}"),
+            ));
+        }
+        // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside the set.
+        unsafe { libc::CPU_SET(cpu, &mut self.0) };
+        Ok(())
+    }
+
     /// The set holding only `cpu`.
     pub fn single(cpu: usize) -> io::Result<CpuSet> {
         if cpu >= libc::CPU_SETSIZE as usize {
@@ -397,6 +464,16 @@ mod tests {
         .expect("the pinned thread");
         assert_eq!(seen, vec![cpu]);
         assert_eq!(format!("{set:?}"), format!("[{cpu}]"));
+    }
+
+    #[test]
+    fn cpu_lists_are_read_as_taskset_writes_them() {
+        assert_eq!(parse_cpu_list("1").expect("one"), [1]);
+        assert_eq!(parse_cpu_list("0-3,6").expect("range"), [0, 1, 2, 3, 6]);
+        assert_eq!(parse_cpu_list("2,0,2").expect("dups"), [0, 2]);
+        for bad in ["", ",", "a", "3-1", "1-x"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

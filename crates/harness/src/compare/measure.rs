@@ -55,13 +55,13 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
         }
     };
     let spec = cell_load_spec(ctx, s, server.addr);
-    let cpu = ctx.server_cpu;
-    let before = ProcSample::take(server.pid, cpu);
-    let client_before = ClientSample::take(ctx.load_cpu);
+    let cpus = &ctx.server_cpus;
+    let before = ProcSample::take(server.pid, cpus);
+    let client_before = ClientSample::take(&ctx.load_cpus);
     let (mut after, mut client_after) = (None, None);
     let load = load::run_with(&spec, &idle, || {
-        after = ProcSample::take(server.pid, cpu);
-        client_after = ClientSample::take(ctx.load_cpu);
+        after = ProcSample::take(server.pid, cpus);
+        client_after = ClientSample::take(&ctx.load_cpus);
     });
     drop(idle);
     if let Some(status) = server.exited() {
@@ -84,9 +84,16 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
         load.requests,
         &stderr,
         churn,
-        load.seconds,
+        // The server's CPU time available in the window: shares are of all its CPUs.
+        load.seconds * ctx.server_cpus.len().max(1) as f64,
     );
-    let client = client_figures(&client_before, &client_after, load.seconds, load.threads);
+    let client = client_figures(
+        &client_before,
+        &client_after,
+        load.seconds,
+        load.threads,
+        ctx.load_cpus.len(),
+    );
     Ok(Run {
         load,
         server: figures,
@@ -100,6 +107,7 @@ fn client_figures(
     after: &Option<ClientSample>,
     window: f64,
     threads: usize,
+    cpus: usize,
 ) -> Option<ClientFigures> {
     let (before, after) = (before.as_ref()?, after.as_ref()?);
     if window <= 0.0 {
@@ -109,7 +117,7 @@ fn client_figures(
     Some(ClientFigures {
         cpu_seconds,
         busy_share: cpu_seconds / (window * threads.max(1) as f64),
-        steal_on_load_cpu: steal_share(before.load_cpu, after.load_cpu, window),
+        steal_on_load_cpu: steal_share(before.load_cpu, after.load_cpu, window * cpus as f64),
     })
 }
 
@@ -128,7 +136,7 @@ fn figures(
     requests: u64,
     stderr: &str,
     churn: bool,
-    window: f64,
+    cpu_window: f64,
 ) -> Option<ServerFigures> {
     let (before, after) = (before.as_ref()?, after.as_ref()?);
     let tick_seconds = (after.cpu_seconds - before.cpu_seconds).max(0.0);
@@ -179,12 +187,12 @@ fn figures(
         served_requests: parse_served(stderr),
         // Busy time of the CPU that was not the server's: other processes, and steal.
         other_load_on_server_cpu: match (before.server_cpu, after.server_cpu) {
-            (Some(b), Some(a)) if window > 0.0 => {
-                Some(((a.busy - b.busy - cpu_seconds) / window).clamp(0.0, 1.0))
+            (Some(b), Some(a)) if cpu_window > 0.0 => {
+                Some(((a.busy - b.busy - cpu_seconds) / cpu_window).clamp(0.0, 1.0))
             }
             _ => None,
         },
-        steal_on_server_cpu: steal_share(before.server_cpu, after.server_cpu, window),
+        steal_on_server_cpu: steal_share(before.server_cpu, after.server_cpu, cpu_window),
     })
 }
 
@@ -216,7 +224,7 @@ pub fn trace_syscalls(
         close: false,
         post_bytes: None,
         timeout: Duration::from_secs(5),
-        cpu: ctx.load_cpu,
+        cpus: ctx.load_cpus.clone(),
         progress: false,
     };
     let load = load::run(&spec, &IdleConnections::none());
@@ -272,7 +280,7 @@ fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) ->
             path: s.path.clone(),
         },
         clients: s.clients,
-        threads: 1,
+        threads: ctx.load_cpus.len().max(1),
         duration: Some(ctx.duration),
         total: None,
         rate: s.rate,
@@ -283,7 +291,7 @@ fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) ->
         } else {
             ctx.timeout
         },
-        cpu: ctx.load_cpu,
+        cpus: ctx.load_cpus.clone(),
         progress: false,
     }
 }

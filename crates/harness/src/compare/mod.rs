@@ -40,7 +40,7 @@ use supervise::{Interrupt, Launcher, RunContext, install_interrupt_handler};
 
 use crate::report;
 use crate::results::{
-    CONTROL, CONTROL_COPY, Cell, Results, Row, Run, Scenario, Settings, Syscalls,
+    CONTROL, CONTROL_COPY, Cell, Results, Row, Run, Scenario, Settings, Syscalls, cpu_list_text,
 };
 use crate::sys;
 
@@ -56,6 +56,13 @@ pub struct CompareArgs {
     /// Only these scenarios (ids as in results.md, e.g. `keepalive-100,idle-5000`).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
+    /// CPUs for the servers, as taskset writes them (`0`, `0-1`) [default: the first half of
+    /// the CPUs this process may use]. A server's worker count defaults to its CPUs.
+    #[arg(long, value_name = "LIST")]
+    pub server_cpus: Option<String>,
+    /// CPUs for the load generator, one load thread each [default: the other half].
+    #[arg(long, value_name = "LIST")]
+    pub client_cpus: Option<String>,
     /// Runs of every cell, interleaved round-robin over the rows [default: 3, or 1 with
     /// --quick]. Tables show the median with its min–max.
     #[arg(long)]
@@ -85,7 +92,11 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     let interrupt = install_interrupt_handler()?;
     let fd_limit = sys::raise_fd_limit();
     let allowed = sys::allowed_cpus()?;
-    let (server_cpu, load_cpu) = pin_cpus(&allowed)?;
+    let (server_cpus, load_cpus) = pin_cpus(
+        &allowed,
+        args.server_cpus.as_deref(),
+        args.client_cpus.as_deref(),
+    )?;
     let (seconds, duration) = cell_duration(&args)?;
     let repeats = repeat_count(&args)?;
     let scenarios = chosen_scenarios(&args)?;
@@ -100,9 +111,9 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
         quick: args.quick,
         seconds_per_cell: seconds,
         repeats,
-        load_threads: 1,
-        server_cpu,
-        load_cpu,
+        load_threads: load_cpus.len().max(1),
+        server_cpus: server_cpus.clone(),
+        load_cpus: load_cpus.clone(),
         request_timeout_s: timeout.as_secs_f64(),
         server_flags: server_flags.clone(),
         strace_seconds: strace.is_ok().then_some(strace_seconds),
@@ -115,16 +126,16 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
     );
     let plan = plan_rows(&args, &server_flags, nginx.is_some())?;
     eprintln!(
-        "harness compare: {} rows × {} scenarios × {repeats} runs, {seconds}s per run, servers on CPU {}, load on CPU {}",
+        "harness compare: {} rows × {} scenarios × {repeats} runs, {seconds}s per run, servers on CPUs {}, load on CPUs {}",
         plan.len(),
         scenarios.len(),
-        server_cpu.map_or("any".into(), |c| c.to_string()),
-        load_cpu.map_or("any".into(), |c| c.to_string()),
+        cpu_list_text(&server_cpus),
+        cpu_list_text(&load_cpus),
     );
     let ctx = RunContext {
         root: root.path().to_path_buf(),
-        server_cpu,
-        load_cpu,
+        server_cpus,
+        load_cpus,
         duration,
         timeout,
         nginx,
@@ -151,22 +162,67 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
 }
 
 // ANCHOR: harness_pin_cpus
-/// The CPUs the servers and the load generator run on: the first two this process may use. The
-/// calling thread is pinned to the load's CPU (load threads inherit it). With fewer than two
-/// CPUs nothing is pinned, and one line says so.
-fn pin_cpus(allowed: &[usize]) -> io::Result<(Option<usize>, Option<usize>)> {
-    let [first, second, ..] = allowed[..] else {
+/// The CPUs the servers and the load generator run on: `--server-cpus` and `--client-cpus`, or
+/// by default the CPUs this process may use split in two (the first half for the servers, the
+/// rest for the load: 0 and 1 on a 2-CPU machine). The calling thread is pinned to the load's
+/// CPUs (load threads inherit it, and each pins itself to one of them). With fewer than two
+/// CPUs and no lists given nothing is pinned, and one line says so.
+fn pin_cpus(
+    allowed: &[usize],
+    server: Option<&str>,
+    client: Option<&str>,
+) -> io::Result<(Vec<usize>, Vec<usize>)> {
+    let (server, client) = choose_cpus(allowed, server, client)?;
+    if server.is_empty() {
         eprintln!(
             "harness compare: only {} CPU allowed ({allowed:?}): servers and load are not pinned",
             allowed.len()
         );
-        return Ok((None, None));
-    };
+        return Ok((server, client));
+    }
+    if server.iter().any(|c| client.contains(c)) {
+        eprintln!(
+            "harness compare: servers (CPUs {server:?}) and load (CPUs {client:?}) share a CPU: \
+             the load competes with the server it measures"
+        );
+    }
     // Pin this (main) thread before any load thread starts: they inherit it.
-    sys::pin_to_cpu(second)?;
-    Ok((Some(first), Some(second)))
+    sys::pin_to_cpus(&client)?;
+    Ok((server, client))
 }
 // ANCHOR_END: harness_pin_cpus
+
+/// The server and load CPU lists: the flags' (checked against `allowed`), else `allowed` split
+/// in two; both empty with fewer than two CPUs and no flags.
+fn choose_cpus(
+    allowed: &[usize],
+    server: Option<&str>,
+    client: Option<&str>,
+) -> io::Result<(Vec<usize>, Vec<usize>)> {
+    let half = allowed.len().div_ceil(2);
+    let (default_server, default_client) = allowed.split_at(half.min(allowed.len()));
+    if server.is_none() && client.is_none() && default_client.is_empty() {
+        return Ok((vec![], vec![]));
+    }
+    let pick = |flag: Option<&str>, default: &[usize], name: &str| -> io::Result<Vec<usize>> {
+        let cpus = match flag {
+            Some(list) => sys::parse_cpu_list(list)?,
+            None if default.is_empty() => allowed.to_vec(),
+            None => default.to_vec(),
+        };
+        if let Some(cpu) = cpus.iter().find(|c| !allowed.contains(c)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("--{name}-cpus: CPU {cpu} is not one this process may use ({allowed:?})"),
+            ));
+        }
+        Ok(cpus)
+    };
+    Ok((
+        pick(server, default_server, "server")?,
+        pick(client, default_client, "client")?,
+    ))
+}
 
 /// Seconds of load per cell (`--duration`, else 0.5 with `--quick`, 2 without), checked > 0.
 fn cell_duration(args: &CompareArgs) -> io::Result<(f64, Duration)> {
@@ -573,6 +629,8 @@ mod tests {
             quick,
             servers: vec![],
             scenarios: vec![],
+            server_cpus: None,
+            client_cpus: None,
             repeat,
             duration: None,
             bin_dir: None,
@@ -584,6 +642,35 @@ mod tests {
         assert_eq!(repeat_count(&args(true, None)).expect("valid"), 1);
         assert_eq!(repeat_count(&args(true, Some(5))).expect("valid"), 5);
         assert!(repeat_count(&args(false, Some(0))).is_err());
+    }
+
+    #[test]
+    fn cpus_are_split_in_two_by_default_and_the_flags_are_checked() {
+        let split = |allowed: &[usize], s: Option<&str>, c: Option<&str>| {
+            choose_cpus(allowed, s, c).map_err(|e| e.to_string())
+        };
+        assert_eq!(split(&[0, 1], None, None), Ok((vec![0], vec![1])));
+        assert_eq!(
+            split(&[0, 1, 2, 3], None, None),
+            Ok((vec![0, 1], vec![2, 3]))
+        );
+        assert_eq!(split(&[0, 1, 2], None, None), Ok((vec![0, 1], vec![2])));
+        assert_eq!(
+            split(&[3], None, None),
+            Ok((vec![], vec![])),
+            "one CPU: no pinning"
+        );
+        assert_eq!(
+            split(&[0, 1], Some("0-1"), Some("1")),
+            Ok((vec![0, 1], vec![1]))
+        );
+        assert_eq!(split(&[0, 1], Some("0-1"), None), Ok((vec![0, 1], vec![1])));
+        assert!(
+            split(&[0, 1], Some("2"), None).is_err_and(|e| e.contains("CPU 2 is not one")),
+            "a CPU outside the mask is refused"
+        );
+        assert_eq!(cpu_list_text(&[0, 1]), "0,1");
+        assert_eq!(cpu_list_text(&[]), "any");
     }
 
     #[test]

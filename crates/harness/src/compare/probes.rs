@@ -27,7 +27,7 @@ pub struct ProcSample {
     pub user_seconds: f64,
     /// Kernel-mode part of `cpu_seconds` (syscalls, and completion work done in the kernel).
     pub system_seconds: f64,
-    /// Busy and stolen time of the server's CPU (all processes), from /proc/stat.
+    /// Busy and stolen time of the server's CPUs (all processes, summed), from /proc/stat.
     pub server_cpu: Option<CpuTimes>,
     /// CPU time of the live threads in nanoseconds (sum of their `schedstat`), when every
     /// thread's could be read: precise, but blind to threads that exited.
@@ -39,8 +39,8 @@ pub struct ProcSample {
 }
 
 impl ProcSample {
-    /// Sample `pid` now (and the busy time of `server_cpu`, if pinned).
-    pub fn take(pid: u32, server_cpu: Option<usize>) -> Option<ProcSample> {
+    /// Sample `pid` now (and the busy time of `server_cpus`, if pinned).
+    pub fn take(pid: u32, server_cpus: &[usize]) -> Option<ProcSample> {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the command name (which is in parentheses and may contain spaces).
         let after_comm = stat.rsplit_once(')')?.1;
@@ -96,7 +96,7 @@ impl ProcSample {
             cpu_seconds: (utime + stime) / sys::clock_ticks(),
             user_seconds: utime / sys::clock_ticks(),
             system_seconds: stime / sys::clock_ticks(),
-            server_cpu: server_cpu.and_then(cpu_times),
+            server_cpu: cpu_set_times(server_cpus),
             run_ns: if tids.is_empty() { None } else { run_ns },
             context_switches,
             tids,
@@ -123,10 +123,25 @@ pub struct CpuTimes {
     pub steal: f64,
 }
 
-/// One CPU's busy and stolen time since boot.
-pub fn cpu_times(cpu: usize) -> Option<CpuTimes> {
+/// The busy and stolen time of a set of CPUs since boot, summed (None for an empty set).
+pub fn cpu_set_times(cpus: &[usize]) -> Option<CpuTimes> {
+    if cpus.is_empty() {
+        return None;
+    }
     let stat = fs::read_to_string("/proc/stat").ok()?;
-    parse_cpu_times(&stat, cpu)
+    cpus.iter().try_fold(
+        CpuTimes {
+            busy: 0.0,
+            steal: 0.0,
+        },
+        |sum, &cpu| {
+            let t = parse_cpu_times(&stat, cpu)?;
+            Some(CpuTimes {
+                busy: sum.busy + t.busy,
+                steal: sum.steal + t.steal,
+            })
+        },
+    )
 }
 
 /// The `cpuN` line of a `/proc/stat` text: user nice system idle iowait irq softirq steal guest
@@ -159,20 +174,20 @@ fn parse_cpu_times(stat: &str, cpu: usize) -> Option<CpuTimes> {
 pub struct ClientSample {
     /// User + system seconds of this process.
     pub cpu_seconds: f64,
-    /// The load CPU's busy and stolen time.
+    /// The load CPUs' busy and stolen time, summed.
     pub load_cpu: Option<CpuTimes>,
 }
 
 impl ClientSample {
     /// Sample now.
-    pub fn take(load_cpu: Option<usize>) -> Option<ClientSample> {
+    pub fn take(load_cpus: &[usize]) -> Option<ClientSample> {
         let stat = fs::read_to_string("/proc/self/stat").ok()?;
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
         let utime: f64 = fields.get(11)?.parse().ok()?;
         let stime: f64 = fields.get(12)?.parse().ok()?;
         Some(ClientSample {
             cpu_seconds: (utime + stime) / sys::clock_ticks(),
-            load_cpu: load_cpu.and_then(cpu_times),
+            load_cpu: cpu_set_times(load_cpus),
         })
     }
 }

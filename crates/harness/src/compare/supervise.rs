@@ -140,10 +140,10 @@ pub enum Launcher {
 pub struct RunContext {
     /// The document root with the fixtures.
     pub root: PathBuf,
-    /// Where servers run (None: not pinned).
-    pub server_cpu: Option<usize>,
-    /// Where the load generator runs (None: not pinned).
-    pub load_cpu: Option<usize>,
+    /// CPUs the servers are pinned to (empty: not pinned).
+    pub server_cpus: Vec<usize>,
+    /// CPUs the load threads are pinned to, one each in turn (empty: not pinned).
+    pub load_cpus: Vec<usize>,
     /// Measured window per cell.
     pub duration: Duration,
     /// Per-request timeout.
@@ -218,9 +218,9 @@ pub fn start_server(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr));
-    if let Some(cpu) = ctx.server_cpu {
+    if !ctx.server_cpus.is_empty() {
         // The CPU set is built here, before fork; the child only passes it to the kernel.
-        let set = sys::CpuSet::single(cpu).map_err(|e| e.to_string())?;
+        let set = sys::CpuSet::of(&ctx.server_cpus).map_err(|e| e.to_string())?;
         // SAFETY: the closure runs in the child between fork and exec. It makes one
         // async-signal-safe syscall on a set prepared before fork, and its error is built from
         // the raw errno (`io::Error::last_os_error` does not allocate): no allocation, no locks.

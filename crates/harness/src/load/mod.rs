@@ -127,8 +127,8 @@ pub struct LoadSpec {
     /// A request that makes no progress (nothing sent, no byte of its response read) for this
     /// long is a timeout.
     pub timeout: Duration,
-    /// Pin load threads to this CPU.
-    pub cpu: Option<usize>,
+    /// Pin load thread `t` to `cpus[t % cpus.len()]` (empty: not pinned).
+    pub cpus: Vec<usize>,
     /// Print a progress line every second (on a terminal).
     pub progress: bool,
 }
@@ -188,7 +188,7 @@ pub fn run_with(
         let mut worker = Worker::new(spec, clients, quota, interval, start)?;
         let published = Arc::clone(&published);
         let stop = Arc::clone(&stop);
-        let cpu = spec.cpu;
+        let cpu = (!spec.cpus.is_empty()).then(|| spec.cpus[t % spec.cpus.len()]);
         let handle = std::thread::Builder::new()
             .name(format!("load-{t}"))
             .spawn(move || {
@@ -403,7 +403,7 @@ mod tests {
             close,
             post_bytes: None,
             timeout: Duration::from_secs(5),
-            cpu: None,
+            cpus: vec![],
             progress: false,
         }
     }

@@ -8,7 +8,7 @@ use crate::load::LoadReport;
 
 use crate::results::{
     CLIENT_SATURATED, CONTROL, CONTROL_COPY, Cell, Results, Row, Scenario, ServerFigures, Spread,
-    WIDE_SPREAD,
+    WIDE_SPREAD, cpu_list_text,
 };
 
 pub(super) fn markdown(results: &Results, charts: &[(&str, &str)]) -> String {
@@ -165,16 +165,16 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
     );
     let _ = writeln!(
         md,
-        "Load: `harness load`, {} thread, {} run(s) of {} s per cell, interleaved round-robin over the servers{}, request timeout {} s; servers on CPU {}, \
-         load on CPU {}; every cell starts a fresh server (`{}`). Matrix: {}; whole run {:.0} s; \
+        "Load: `harness load`, {} thread, {} run(s) of {} s per cell, interleaved round-robin over the servers{}, request timeout {} s; servers on CPUs {}, \
+         load on CPUs {}; every cell starts a fresh server (`{}`). Matrix: {}; whole run {:.0} s; \
          load average {} at the start, {} at the end.\n",
         s.load_threads,
         s.repeats,
         s.seconds_per_cell,
         if s.quick { " (--quick)" } else { "" },
         s.request_timeout_s,
-        s.server_cpu.map_or("any".into(), |c| c.to_string()),
-        s.load_cpu.map_or("any".into(), |c| c.to_string()),
+        cpu_list_text(&s.server_cpus),
+        cpu_list_text(&s.load_cpus),
         s.server_flags.join(" "),
         if s.quick { "quick" } else { "full" },
         results.wall_seconds,
@@ -203,7 +203,7 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
         CLIENT_SATURATED * 100.0
     );
     steal_line(md, results);
-    if s.server_cpu.is_some() || m.cpus < 2 {
+    if s.server_cpus.len() < 2 {
         let _ = writeln!(
             md,
             "**Too few CPUs for the multi-threaded patterns to show their point.** The servers \

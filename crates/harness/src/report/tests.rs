@@ -137,8 +137,8 @@ fn tiny_results() -> Results {
             seconds_per_cell: 0.5,
             repeats: 1,
             load_threads: 1,
-            server_cpu: Some(0),
-            load_cpu: None,
+            server_cpus: vec![0],
+            load_cpus: vec![],
             request_timeout_s: 1.0,
             server_flags: vec!["--timeout".into(), "120".into()],
             strace_seconds: Some(0.25),
@@ -176,7 +176,7 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
     for paragraph in [
         "\n\nLoad: `harness load`, 1 thread, 1 run(s) of 0.5 s per cell, interleaved round-robin \
          over the servers (--quick), request timeout 1 s; \
-         servers on CPU 0, load on CPU any; every cell starts a fresh server (`--timeout 120`). \
+         servers on CPUs 0, load on CPUs any; every cell starts a fresh server (`--timeout 120`). \
          Matrix: quick; whole run 13 s; load average 0.10 0.20 0.30 at the start, 1.00 2.00 \
          3.00 at the end.\n\n",
         "other processes used more than 10 % of the server's CPU",
