@@ -48,6 +48,17 @@ enum Command {
     Load(LoadArgs),
     /// Run the benchmark matrix over every server binary and write bench-results/.
     Compare(compare::CompareArgs),
+    /// Write results.md and the charts again from a run's results.json (no load is run).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// A results.json written by `harness compare`.
+    results: std::path::PathBuf,
+    /// Where to write results.md and the charts [default: beside results.json].
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -97,11 +108,39 @@ fn main() {
     let result = match cli.command {
         Command::Load(args) => run_load(args),
         Command::Compare(args) => compare::run(args),
+        Command::Report(args) => run_report(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err}");
         std::process::exit(1);
     }
+}
+
+/// `harness report`: results.md and the charts from a results.json, for changing the report
+/// without measuring again.
+fn run_report(args: ReportArgs) -> io::Result<()> {
+    let text = std::fs::read_to_string(&args.results)
+        .map_err(|e| sys::context(e, &format!("reading {}", args.results.display())))?;
+    let results: results::Results = serde_json::from_str(&text).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: not a results.json of this harness version: {e}",
+                args.results.display()
+            ),
+        )
+    })?;
+    let dir = match args.out {
+        Some(dir) => dir,
+        None => args
+            .results
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    report::write_all(&results, &dir)?;
+    println!("results: {}", dir.join("results.md").display());
+    Ok(())
 }
 
 fn run_load(args: LoadArgs) -> io::Result<()> {

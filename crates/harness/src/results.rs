@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::LoadReport;
 
 /// What one scenario asks of the load generator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scenario {
     /// Short id (`keepalive-100`).
     pub id: String,
@@ -18,7 +18,7 @@ pub struct Scenario {
     pub title: String,
     /// Which group of the matrix it belongs to (`keepalive`, `close`, `idle`, `rate`, `upload`,
     /// `large`).
-    pub group: &'static str,
+    pub group: String,
     /// Active clients.
     pub clients: usize,
     /// Idle connections held open.
@@ -46,7 +46,7 @@ pub fn cpu_list_text(cpus: &[usize]) -> String {
 }
 
 /// Settings of the run, recorded in results.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// Reduced matrix.
     pub quick: bool,
@@ -71,14 +71,14 @@ pub struct Settings {
 }
 
 /// What the server cost during one cell.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerFigures {
     /// User + system CPU seconds over the measured window (all threads).
     pub cpu_seconds: f64,
     /// Where `cpu_seconds` comes from: `schedstat` (the threads' run time in nanoseconds, when
     /// the same threads lived through the window) or `ticks` (utime + stime, 10 ms steps,
     /// including threads that exited).
-    pub cpu_source: &'static str,
+    pub cpu_source: String,
     /// The user-mode part of `cpu_seconds` (the tick counts' split, scaled to it).
     pub user_seconds: f64,
     /// The kernel-mode part of `cpu_seconds`: syscalls, and the work a completion model moves
@@ -93,7 +93,7 @@ pub struct ServerFigures {
     /// How the switches were counted: `threads` (sum over /proc/<pid>/task/*/status, exact when
     /// no thread exited in the window) or `rusage` (getrusage of the reaped child minus the
     /// window-start sample: includes threads that exited, and the shutdown).
-    pub context_switch_source: &'static str,
+    pub context_switch_source: String,
     /// Peak resident set (VmHWM), KiB.
     pub peak_rss_kib: u64,
     /// Threads at the end of the window.
@@ -109,7 +109,7 @@ pub struct ServerFigures {
 }
 
 /// The load generator's own cost during one run: is it the ceiling?
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientFigures {
     /// CPU seconds of the harness process over the window.
     pub cpu_seconds: f64,
@@ -131,7 +131,7 @@ impl ClientFigures {
 }
 
 /// One measured run of a cell: what the load generator saw and what the server cost.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// Load-generator figures.
     pub load: LoadReport,
@@ -147,7 +147,7 @@ pub struct Run {
 pub const WIDE_SPREAD: f64 = 0.10;
 
 /// The smallest, the median and the largest value of one figure over a cell's runs.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Spread {
     /// Smallest value.
     pub min: f64,
@@ -194,7 +194,7 @@ impl Spread {
 }
 
 /// One cell: every run of it, or the reason it has none.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cell {
     /// `None` when measured; the reason otherwise ("n/a — …"). A cell with a failed run (the
     /// server crashed, or did not start) is n/a as a whole, with the run named.
@@ -270,7 +270,7 @@ impl Cell {
 }
 
 /// Syscalls per request of one row, from `strace -c -f`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Syscalls {
     /// Requests answered during the traced run.
     pub requests: u64,
@@ -288,7 +288,7 @@ pub const CONTROL: (&str, &str) = ("server-epoll", "single-level");
 pub const CONTROL_COPY: &str = "single-level (A/A)";
 
 /// One row: a server in one mode.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     /// Crate name (or `nginx`).
     pub server: String,
@@ -316,7 +316,7 @@ impl Row {
 }
 
 /// The machine the run was made on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     /// Host name.
     pub host: String,
@@ -337,7 +337,7 @@ pub struct Machine {
 }
 
 /// Everything one run produced (results.json).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     /// UTC start time, RFC 3339.
     pub started: String,

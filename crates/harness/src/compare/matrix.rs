@@ -154,7 +154,7 @@ fn scenario(
     Scenario {
         id,
         title,
-        group,
+        group: group.to_string(),
         clients,
         idle,
         close: group == "close",

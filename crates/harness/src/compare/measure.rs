@@ -23,7 +23,7 @@ pub fn not_applicable(launcher: &Launcher, s: &Scenario) -> Option<String> {
         only_groups: Some(groups),
         ..
     } = launcher
-        && !groups.contains(&s.group)
+        && !groups.contains(&s.group.as_str())
     {
         return Some(format!("measured in the {} group only", groups.join(", ")));
     }
@@ -175,13 +175,13 @@ fn figures(
     let per = |v: f64| (requests > 0).then(|| v / requests as f64);
     Some(ServerFigures {
         cpu_seconds,
-        cpu_source,
+        cpu_source: cpu_source.to_string(),
         user_seconds: user_ticks * scale,
         system_seconds: system_ticks * scale,
         cpu_ms_per_1k_requests: per(cpu_seconds * 1_000_000.0),
         context_switches,
         context_switches_per_request: per(context_switches as f64),
-        context_switch_source: source,
+        context_switch_source: source.to_string(),
         peak_rss_kib: after.peak_rss_kib,
         threads: after.threads,
         served_requests: parse_served(stderr),
@@ -332,7 +332,7 @@ mod tests {
         let before = Some(sample(1.00, Some(1_000_000_000), &[1, 2]));
         let after = Some(sample(1.10, Some(1_123_000_000), &[1, 2]));
         let f = figures(&before, &after, None, 1000, "", false, 1.0).expect("figures");
-        assert_eq!((f.cpu_source, f.cpu_seconds), ("schedstat", 0.123));
+        assert_eq!((f.cpu_source.as_str(), f.cpu_seconds), ("schedstat", 0.123));
         assert!((f.user_seconds + f.system_seconds - 0.123).abs() < 1e-9);
         assert!(
             (f.system_seconds / f.cpu_seconds - 0.75).abs() < 1e-9,

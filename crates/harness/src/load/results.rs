@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Errors by kind. None of them count towards requests/s.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Errors {
     /// Complete responses whose status was not 2xx.
     pub non_2xx: u64,
@@ -42,7 +42,7 @@ impl Errors {
 }
 
 /// Latency figures in microseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Latency {
     /// Number of samples.
     pub count: u64,
@@ -82,7 +82,7 @@ impl Latency {
 }
 
 /// The result of one run (what `--json` prints).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadReport {
     /// Target URL.
     pub url: String,
@@ -123,6 +123,7 @@ pub struct LoadReport {
     pub status_codes: BTreeMap<u16, u64>,
     /// Allocations made inside the event loops (tests check this is zero per request).
     #[cfg(test)]
+    #[serde(default)]
     #[serde(skip)]
     pub loop_allocations: u64,
 }

@@ -12,7 +12,7 @@ fn keepalive(clients: usize) -> Scenario {
     Scenario {
         id: format!("keepalive-{clients}"),
         title: format!("Keep-alive, {clients} clients"),
-        group: "keepalive",
+        group: "keepalive".into(),
         clients,
         idle: 0,
         close: false,
@@ -54,13 +54,13 @@ fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
     };
     let server = ServerFigures {
         cpu_seconds: 0.5,
-        cpu_source: "schedstat",
+        cpu_source: "schedstat".into(),
         user_seconds: 0.2,
         system_seconds: 0.3,
         cpu_ms_per_1k_requests: Some(12.34),
         context_switches: 100,
         context_switches_per_request: None,
-        context_switch_source: "threads",
+        context_switch_source: "threads".into(),
         peak_rss_kib: 2048,
         threads: 3,
         served_requests: None,
@@ -339,7 +339,7 @@ fn a_fixed_rate_cell_that_fell_short_fails_with_the_rate_it_reached() {
     let mut results = tiny_results();
     let mut scenario = keepalive(50);
     scenario.id = "rate-5000-idle-0".into();
-    scenario.group = "rate";
+    scenario.group = "rate".into();
     scenario.rate = Some(5000.0);
     results.scenarios.push(scenario);
     results.rows[0]
@@ -366,7 +366,7 @@ fn the_summary_is_computed_from_the_numbers() {
     let idle = |n: usize| {
         let mut s = keepalive(50);
         s.id = format!("idle-{n}");
-        s.group = "idle";
+        s.group = "idle".into();
         s.idle = n;
         s
     };
@@ -441,4 +441,12 @@ fn the_summary_is_computed_from_the_numbers() {
         summary_at < md.find("Machine:").expect("header"),
         "the summary opens results.md"
     );
+}
+
+#[test]
+fn results_json_reads_back_into_the_same_report() {
+    let results = tiny_results();
+    let json = serde_json::to_string(&results).expect("serialise");
+    let back: Results = serde_json::from_str(&json).expect("deserialise");
+    assert_eq!(markdown(&back, &[]), markdown(&results, &[]));
 }
