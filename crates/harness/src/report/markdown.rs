@@ -167,7 +167,9 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
         md,
         "Load: `harness load`, {} thread, {} run(s) of {} s per cell, interleaved round-robin over the servers{}, request timeout {} s; servers on CPUs {}, \
          load on CPUs {}; every cell starts a fresh server (`{}`). Matrix: {}; whole run {:.0} s; \
-         load average {} at the start, {} at the end.\n",
+         load average {} at the start, {} at the end. Client and servers talk over loopback \
+         (127.0.0.1): no network card, no interrupts, no GRO or TSO segmentation, no wire; a \
+         real network adds all of these to every figure, and moves work to other CPUs.\n",
         s.load_threads,
         s.repeats,
         s.seconds_per_cell,

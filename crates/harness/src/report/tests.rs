@@ -178,7 +178,8 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
          over the servers (--quick), request timeout 1 s; \
          servers on CPUs 0, load on CPUs any; every cell starts a fresh server (`--timeout 120`). \
          Matrix: quick; whole run 13 s; load average 0.10 0.20 0.30 at the start, 1.00 2.00 \
-         3.00 at the end.\n\n",
+         3.00 at the end. Client and servers talk over loopback",
+        "no network card, no interrupts, no GRO or TSO segmentation",
         "other processes used more than 10 % of the server's CPU",
         "**Too few CPUs for the multi-threaded patterns to show their point.**",
         "\n\nFrom a separate 0.25 s run under `strace -c -f` (keep-alive, 10 clients",
