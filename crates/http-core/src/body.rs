@@ -15,6 +15,7 @@ pub(crate) enum Framing {
     Chunked(Chunk),
 }
 
+// ANCHOR: fsm_chunk_states
 /// Where a chunked body decoder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Chunk {
@@ -27,6 +28,7 @@ pub(crate) enum Chunk {
     /// After the last (`0`) chunk: trailer fields until an empty line.
     Trailers,
 }
+// ANCHOR_END: fsm_chunk_states
 
 impl Framing {
     pub(crate) fn chunked() -> Framing {

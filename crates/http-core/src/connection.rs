@@ -16,6 +16,7 @@ use crate::{
     SMALL_BODY_BYTES,
 };
 
+// ANCHOR: fsm_phase
 /// Where a connection is in its life; see the state graph in the [crate docs](crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -35,6 +36,7 @@ pub enum Phase {
     /// Finished: close the socket.
     Closed,
 }
+// ANCHOR_END: fsm_phase
 
 /// The main state machine's state, with the data each state needs.
 #[derive(Debug)]
@@ -130,6 +132,7 @@ impl Connection {
 
     // ----- input -------------------------------------------------------------------------------
 
+    // ANCHOR: fsm_handle_input
     /// Feed bytes read from the peer.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
         if bytes.is_empty() || self.closed || self.peer_eof {
@@ -156,6 +159,7 @@ impl Connection {
             self.advance(now);
         }
     }
+    // ANCHOR_END: fsm_handle_input
 
     /// The peer closed its sending half (`read` returned 0).
     ///
@@ -498,6 +502,7 @@ impl Connection {
         self.compact_input();
     }
 
+    // ANCHOR: fsm_run
     /// The main loop: one iteration per state transition. Reads `buf` (the unparsed input) and
     /// returns how many of its bytes were used; the rest belongs to a later state.
     fn run(&mut self, buf: &[u8], now: Instant) -> usize {
@@ -528,6 +533,7 @@ impl Connection {
                         break;
                     }
                 }
+                // ANCHOR_END: fsm_run
                 ReadState::Body(b) => {
                     let limits = BodyLimits {
                         max_body: self.config.limits.max_body_bytes,
@@ -576,6 +582,7 @@ impl Connection {
         pos
     }
 
+    // ANCHOR: fsm_step_head
     /// `RequestLine`/`Headers`: parse the head at the start of `buf`. Returns the bytes used and
     /// whether the state moved on (false: wait for more bytes).
     fn step_head(&mut self, buf: &[u8], now: Instant) -> (usize, bool) {
@@ -610,6 +617,7 @@ impl Connection {
             }
         }
     }
+    // ANCHOR_END: fsm_step_head
 
     /// A complete head: read a body, or answer at once.
     fn start_request(&mut self, mut request: Request, body_not_here: bool, now: Instant) {
@@ -676,6 +684,7 @@ impl Connection {
             (Reply::File { .. }, FileAnswer::Unsatisfiable) => 416,
             _ => 200,
         };
+        // ANCHOR: fsm_keep_alive
         let close = !request.keep_alive || response::closes_connection(status);
         let connection = if close {
             ConnectionHeader::Close
@@ -684,6 +693,7 @@ impl Connection {
         } else {
             ConnectionHeader::None
         };
+        // ANCHOR_END: fsm_keep_alive
         let body_bytes = self.queue_reply(reply, answer, head_only, connection, now);
         if self.config.log_requests {
             self.exchanges.push_back(Exchange {
