@@ -35,4 +35,45 @@ done < <(grep -rn --include='*.md' -o '{{#include [^}]*}}' course/src | sed -E '
 [ "$status" = 0 ] || exit 1
 
 mdbook build course
+
+# Every relative link of a page must name a file of the book, and its #fragment (if any) an id
+# on the built page; every chapter in SUMMARY.md must have its page (no drafts left).
+while IFS= read -r hit; do
+  page=${hit%%:*}
+  target=${hit#*:}
+  file=${target%%#*}
+  fragment=
+  [ "$file" != "$target" ] && fragment=${target#*#}
+  if [ ! -e "course/src/$file" ]; then
+    echo "book.sh: $page links to $target: course/src/$file does not exist" >&2
+    status=1
+  elif [ -n "$fragment" ] && [[ "$file" == *.md ]]; then
+    html="course/book/en/${file%.md}.html"
+    if ! grep -q "id=\"$fragment\"" "$html"; then
+      echo "book.sh: $page links to $target: no id \"$fragment\" on ${html#course/book/en/}" >&2
+      status=1
+    fi
+  fi
+done < <(grep -o --include='*.md' -r '\]([^)]*)' course/src \
+  | sed -E 's/^course\/src\/([^:]*):\]\((.*)\)$/\1:\2/' \
+  | grep -vE ':(https?:|mailto:|#|$)')
+if grep -q '\]()' course/src/SUMMARY.md; then
+  echo "book.sh: SUMMARY.md still lists draft chapters (no page yet):" >&2
+  grep '\]()' course/src/SUMMARY.md >&2
+  status=1
+fi
+
+# Every model chapter (5–11) has at least one lab and one exercise.
+for page in course/src/ch0[5-9]-*.md course/src/ch1[01]-*.md; do
+  [ -e "$page" ] || continue
+  if ! grep -q 'scripts/lab.sh [a-z]' "$page"; then
+    echo "book.sh: $page names no lab (scripts/lab.sh NAME)" >&2
+    status=1
+  fi
+  if ! grep -q '^## Exercises' "$page"; then
+    echo "book.sh: $page has no ## Exercises section" >&2
+    status=1
+  fi
+done
+[ "$status" = 0 ] || exit 1
 echo "book.sh: built course/book/en"

@@ -449,7 +449,10 @@ mod tests {
         // The shortest inputs there are: the path must still be built (no arithmetic on the
         // lengths may underflow) and `/` must mean `index.html`.
         assert_eq!(file_path(Path::new("/"), b""), Path::new("/index.html"));
-        assert_eq!(file_path(Path::new("w"), b"a/"), Path::new("w/a/index.html"));
+        assert_eq!(
+            file_path(Path::new("w"), b"a/"),
+            Path::new("w/a/index.html")
+        );
         assert_eq!(file_path(Path::new("w"), b"./a//b"), Path::new("w/a/b"));
     }
 
