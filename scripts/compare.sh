@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark every io-models server with one command.
 #
-#   scripts/compare.sh                 # full matrix, 3 interleaved runs per cell (~26 min on 2
+#   scripts/compare.sh                 # full matrix, 3 interleaved runs per cell (~35 min on 2
 #                                      # cores) → bench-results/<date>-<host>/
 #   scripts/compare.sh --quick         # reduced matrix, 1 run per cell (< 2 min)
 #   scripts/compare.sh --repeat 5      # more runs per cell: tables show median (min–max)

@@ -67,7 +67,8 @@ pub struct CompareArgs {
     /// --quick]. Tables show the median with its min–max.
     #[arg(long)]
     pub repeat: Option<usize>,
-    /// Seconds of load per cell [default: 2, or 0.5 with --quick].
+    /// Seconds of load per run of a cell [default: 1.5, or 0.5 with --quick]: with 3 runs
+    /// per cell the full matrix takes about 35 minutes on 2 CPUs.
     #[arg(long)]
     pub duration: Option<f64>,
     /// Where the server binaries are [default: the directory of this harness binary].
@@ -226,7 +227,7 @@ fn choose_cpus(
 
 /// Seconds of load per cell (`--duration`, else 0.5 with `--quick`, 2 without), checked > 0.
 fn cell_duration(args: &CompareArgs) -> io::Result<(f64, Duration)> {
-    let seconds = args.duration.unwrap_or(if args.quick { 0.5 } else { 2.0 });
+    let seconds = args.duration.unwrap_or(if args.quick { 0.5 } else { 1.5 });
     let duration = Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|d| !d.is_zero())
