@@ -64,6 +64,52 @@ pub fn answered_within(stream: &TcpStream, within: Duration) -> bool {
     answered
 }
 
+/// Wait up to `limit` for process `pid` to be stopped (`SIGSTOP`: state `T` in
+/// `/proc/PID/stat`). `kill(2)` returns once the signal is queued, before the process has
+/// stopped; a test that needs it stopped waits for this. Returns whether it stopped in time.
+pub fn wait_until_stopped(pid: u32, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state is the first field after the command name in parentheses.
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next());
+        if matches!(state, Some("T") | Some("t")) {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Bytes written to `stream` that the peer's kernel has not yet acknowledged (`SIOCOUTQ`,
+/// tcp(7)). On loopback, 0 means everything written now sits in the peer's receive queue.
+pub fn unacknowledged_bytes(stream: &TcpStream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut queued: nix::libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (= TIOCOUTQ) writes one c_int through the pointer, which points at
+    // `queued`, alive for the call; the descriptor is borrowed from `stream`, open for the call.
+    let rc = unsafe { nix::libc::ioctl(stream.as_raw_fd(), nix::libc::TIOCOUTQ, &mut queued) };
+    assert_eq!(rc, 0, "ioctl(SIOCOUTQ): {}", io::Error::last_os_error());
+    usize::try_from(queued).unwrap_or(0)
+}
+
+/// Wait up to `limit` until everything written to `stream` is in the peer's receive queue
+/// ([`unacknowledged_bytes`] is 0). Returns the bytes still unacknowledged at the end.
+pub fn wait_until_delivered(stream: &TcpStream, limit: Duration) -> usize {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let queued = unacknowledged_bytes(stream);
+        if queued == 0 || std::time::Instant::now() >= deadline {
+            return queued;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Make the server start with `RLIMIT_NOFILE` = `limit` (soft and hard: it cannot raise it).
 pub fn limit_open_files(cmd: &mut Command, limit: u64) {
     use std::os::unix::process::CommandExt;

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conformance::Server;
 use conformance::client::Conn;
@@ -41,11 +41,30 @@ fn lab_edge_no_drain() {
         let mut conn = Conn::open(server.addr());
         conn.send(b"GET /hello.txt HTTP/1.1\r\nHost: lab\r\n\r\n");
         assert_eq!(conn.read_response().status, 200, "{mistake:?}: warm-up");
+        // Stopped for real (kill returns before the process stops), so that no read happens
+        // while the request arrives; then the whole request in its receive queue, so that no
+        // later segment makes a second edge.
         server.signal(Signal::SIGSTOP);
+        assert!(
+            lab::wait_until_stopped(server.pid(), Duration::from_secs(5)),
+            "{mistake:?}: the server did not stop within 5 s of SIGSTOP"
+        );
         let mut writer = conn.stream().try_clone().expect("clone the client socket");
         let burst = request.clone();
         let sender = thread::spawn(move || writer.write_all(&burst));
-        thread::sleep(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !sender.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let undelivered = match sender.is_finished() {
+            true => lab::wait_until_delivered(conn.stream(), Duration::from_secs(5)),
+            false => lab::unacknowledged_bytes(conn.stream()).max(1),
+        };
+        println!("{mistake:?}: bytes not yet in the server's receive queue: {undelivered}");
+        assert_eq!(
+            undelivered, 0,
+            "{mistake:?}: the request did not fit in the stopped server's receive window"
+        );
         server.signal(Signal::SIGCONT);
         let answered = answered_within(conn.stream(), Duration::from_secs(1));
         println!("{mistake:?}: answered within 1 s: {answered}");
