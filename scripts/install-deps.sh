@@ -8,6 +8,7 @@
 #   apache2-utils  `ab`, the other classic load generator
 #   iproute2       `ss`, which the labs (scripts/lab.sh) use to show socket queues
 #   util-linux     `prlimit`, which the labs use to lower a server's limits
+#   shellcheck     lints the scripts (scripts/*.sh, scripts/labs/*.sh) before a commit
 #
 # Debian/Ubuntu only (apt). Needs root or sudo. Prints what it did; exits non-zero only when an
 # installation was attempted and failed.
@@ -55,7 +56,7 @@ if [ "${1:-}" = "--browser" ]; then
 fi
 
 # tool to look for -> package that provides it
-tools=(curl strace wrk nginx ab ss prlimit)
+tools=(curl strace wrk nginx ab ss prlimit shellcheck)
 declare -A package=(
   [ss]=iproute2
   [prlimit]=util-linux
@@ -64,6 +65,7 @@ declare -A package=(
   [wrk]=wrk
   [nginx]=nginx-light
   [ab]=apache2-utils
+  [shellcheck]=shellcheck
 )
 
 have() {

@@ -22,12 +22,15 @@ run_case() {
     lab_get "$fd" /hello.txt
     lab_read_response "$fd" 2 >/dev/null || lab_fail "no answer to the first request"
     kill -STOP "$S_PID"
+    lab_wait_stopped "$S_PID"
     {
         printf 'POST /echo HTTP/1.1\r\nHost: lab\r\nContent-Length: %d\r\n\r\n' "$BODY_BYTES"
         head -c "$BODY_BYTES" /dev/zero | tr '\0' a
     } >&"$fd" &
     lab_track $!
-    sleep 0.3
+    # All of it in the stopped server's receive queue before it resumes: one edge for all.
+    lab_wait_exited $!
+    sleep 0.1
     kill -CONT "$S_PID"
     start=$(lab_now)
     say "$label:"

@@ -117,6 +117,28 @@ lab_start_server() {
 # lab_stop_server PID: SIGTERM (a clean exit prints the server's counters to its stderr).
 lab_stop_server() { lab_stop_pid "$1"; }
 
+# Wait (at most 5 s) until process PID is stopped (state T after SIGSTOP): kill returns before the
+# process has stopped. `lab_wait_stopped PID`.
+lab_wait_stopped() {
+    local i state
+    for ((i = 0; i < 500; i++)); do
+        state=$(sed -E 's/.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null) || state=
+        [[ $state == [Tt] ]] && return 0
+        sleep 0.01
+    done
+    lab_fail "process $1 did not stop within 5 s of SIGSTOP"
+}
+
+# Wait (at most 5 s) until process PID has exited (a background client of the lab).
+lab_wait_exited() {
+    local i
+    for ((i = 0; i < 500; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.01
+    done
+    lab_fail "process $1 still running after 5 s"
+}
+
 # User + system CPU time of PID (all its threads), in clock ticks of 1/100 s: fields 14 and 15 of
 # /proc/PID/stat, counted after the command name, which is in parentheses and may hold spaces.
 lab_cpu_ticks() {

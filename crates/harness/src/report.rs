@@ -1,12 +1,11 @@
 //! Writing a run: `results.json` (every figure), `results.md` (one table per scenario, servers
-//! as rows) and SVG charts (throughput vs concurrency, throughput vs idle connections — the C10K
-//! curve — and p99 latency per server).
+//! as rows) and SVG charts (one per lesson of the course, and the cost charts).
 //!
 //! | module | what it writes |
 //! |---|---|
 //! | `markdown.rs` | results.md: tables, marks, the noise floor |
 //! | `summary.rs` | the one-screen summary that opens results.md |
-//! | `charts.rs` | the SVG charts |
+//! | `charts/` | the SVG charts |
 
 mod charts;
 mod markdown;
@@ -16,59 +15,20 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use charts::{line_chart, p99_chart};
 use markdown::markdown;
 
 use crate::results::Results;
-
-/// Chart files, in the order results.md shows them.
-pub const CHARTS: [(&str, &str); 3] = [
-    (
-        "throughput-vs-concurrency.svg",
-        "Throughput vs concurrency (keep-alive, small file)",
-    ),
-    (
-        "throughput-vs-idle.svg",
-        "Throughput vs idle connections (50 active clients): the C10K curve",
-    ),
-    ("p99-latency.svg", "p99 latency per server"),
-];
 
 /// Write results.json, results.md and the charts into `dir` (created if needed).
 pub fn write_all(results: &Results, dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(results).map_err(io::Error::other)?;
     fs::write(dir.join("results.json"), json + "\n")?;
-    let mut charts = Vec::new();
-    for (file, title) in CHARTS {
-        let path = dir.join(file);
-        let drawn = match file {
-            "throughput-vs-concurrency.svg" => line_chart(
-                results,
-                &path,
-                title,
-                "keepalive",
-                "clients",
-                |s| s.clients,
-                true,
-            ),
-            "throughput-vs-idle.svg" => line_chart(
-                results,
-                &path,
-                title,
-                "idle",
-                "idle connections",
-                |s| s.idle,
-                false,
-            ),
-            _ => p99_chart(results, &path, title),
-        };
-        match drawn {
-            Ok(true) => charts.push((file, title)),
-            Ok(false) => {} // nothing to draw in this matrix
-            Err(e) => eprintln!("warning: chart {file}: {e}"),
-        }
-    }
+    let drawn = charts::draw_all(results, dir);
+    let charts: Vec<(&str, &str, &str)> = drawn
+        .iter()
+        .map(|c| (c.file, c.title.as_str(), c.shows))
+        .collect();
     fs::write(dir.join("results.md"), markdown(results, &charts))?;
     Ok(())
 }

@@ -21,7 +21,7 @@
 //!
 //! The data they fill is `crate::results`; `crate::report` writes it out.
 
-mod matrix;
+pub(crate) mod matrix;
 mod measure;
 mod nginx;
 mod probes;

@@ -11,11 +11,15 @@ use crate::results::{
     WIDE_SPREAD, cpu_list_text,
 };
 
-pub(super) fn markdown(results: &Results, charts: &[(&str, &str)]) -> String {
+/// results.md; `charts` are the charts drawn: (file, title, what to look for).
+pub(super) fn markdown(results: &Results, charts: &[(&str, &str, &str)]) -> String {
     let mut md = String::new();
     run_header(&mut md, results);
-    for (file, title) in charts {
-        let _ = writeln!(md, "![{title}]({file})\n");
+    if !charts.is_empty() {
+        md.push_str("## Charts\n\n");
+    }
+    for (file, title, shows) in charts {
+        let _ = writeln!(md, "### {title}\n\n![{title}]({file})\n\n{shows}\n");
     }
     // Compact summaries first: the curves as tables.
     summary_table(

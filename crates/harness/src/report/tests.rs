@@ -153,13 +153,13 @@ fn tiny_results() -> Results {
 fn markdown_shows_the_run_the_tables_and_the_syscalls() {
     let md = markdown(
         &tiny_results(),
-        &[("p99-latency.svg", "p99 latency per server")],
+        &[("latency.svg", "Latency per server", "What to look for.")],
     );
     let lines: Vec<&str> = md.lines().collect();
     for expected in [
         "# io-models benchmark run, 2026-01-02T03:04:05Z",
         "Machine: Test CPU (2 CPUs), Linux 6.1.0, glibc 2.36, rustc 1.90.0. `ulimit -n` 1024.",
-        "![p99 latency per server](p99-latency.svg)",
+        "![Latency per server](latency.svg)",
         "## Requests/s vs concurrency (keep-alive)",
         "| server | 1 clients | 100 clients |",
         "| demo fast | ⚠ 1000 | ✗ ⚠ 2000 (4 err) |",
