@@ -8,7 +8,7 @@
 #   apache2-utils  `ab`, the other classic load generator
 #   iproute2       `ss`, which the labs (scripts/lab.sh) use to show socket queues
 #   util-linux     `prlimit`, which the labs use to lower a server's limits
-#   shellcheck     lints the scripts (scripts/*.sh, scripts/labs/*.sh) before a commit
+#   ShellCheck     (package shellcheck) lints the scripts (scripts/*.sh, scripts/labs/*.sh) before a commit
 #
 # Debian/Ubuntu only (apt). Needs root or sudo. Prints what it did; exits non-zero only when an
 # installation was attempted and failed.
