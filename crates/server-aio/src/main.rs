@@ -44,6 +44,9 @@
 //! `/proc/<pid>/status`). glibc's default pool has 20 threads and queues the rest FIFO: with 20
 //! idle clients, the 21st would never be served. Hence `aio_init` with a pool sized to
 //! `--max-connections`, and beyond that limit a connection gets `503` and is closed.
+//! `--mistake aio-default-pool` (hidden from `--help`) skips `aio_init`, so that
+//! `scripts/lab.sh aio-default-pool` can show the 21st client starve; `tests/labs.rs` checks it
+//! starves with the mistake and is served without it.
 //!
 //! Measured on the project's 2-core machine (one run each, so read them as orders of
 //! magnitude): with 300 idle connections, `/proc/<pid>/status` says **303 threads** (300
@@ -141,6 +144,21 @@ struct Args {
     /// new connection gets `503 Service Unavailable` and is closed.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_connections: u32,
+
+    /// Make one classic mistake on purpose, for the lab of the same name (`scripts/lab.sh NAME`):
+    /// `aio-default-pool` (see [`Mistake`]). Hidden from `--help`: it exists only to demonstrate
+    /// the mistake.
+    #[arg(long, hide = true, value_enum)]
+    mistake: Option<Mistake>,
+}
+
+/// The classic mistake this server can make on purpose (`--mistake NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mistake {
+    /// Lab `aio-default-pool`: skip `aio_init`, so glibc's default pool of 20 helper threads
+    /// serves every connection; 20 idle keep-alive clients, each with an `aio_read` parked in a
+    /// helper's blocking `read`, starve the 21st.
+    AioDefaultPool,
 }
 
 /// The two ways to learn about completions.
@@ -217,8 +235,11 @@ fn main() {
     sys::raise_fd_limit_or_warn();
     let max = args.max_connections as usize;
     // One helper thread per connection that may wait in `read`, plus the doorbell's, plus slack
-    // for writes of connections being closed. Before any other aio_* call.
-    aio::init_pool(max + 4);
+    // for writes of connections being closed. Before any other aio_* call. (The lab's mistake
+    // leaves glibc's defaults: 20 threads.)
+    if args.mistake != Some(Mistake::AioDefaultPool) {
+        aio::init_pool(max + 4);
+    }
     let shutdown = exit_on_error("installing signal handlers", Shutdown::install());
     let signal = libc::SIGRTMIN() + 2;
     let waited = exit_on_error("signal set", SigSet::of(&[signal]));
