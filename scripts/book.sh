@@ -75,5 +75,14 @@ for page in course/src/ch0[5-9]-*.md course/src/ch1[01]-*.md; do
     status=1
   fi
 done
+# Every lab a page names (`scripts/lab.sh NAME`) exists.
+while IFS= read -r hit; do
+  page=${hit%%:*}
+  lab=${hit##*scripts/lab.sh }
+  if [ ! -f "scripts/labs/$lab.sh" ]; then
+    echo "book.sh: $page names lab $lab, but scripts/labs/$lab.sh does not exist" >&2
+    status=1
+  fi
+done < <(grep -o -r --include='*.md' 'scripts/lab\.sh [a-z][a-z0-9-]*' course/src | sort -u)
 [ "$status" = 0 ] || exit 1
 echo "book.sh: built course/book/en"

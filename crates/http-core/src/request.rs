@@ -138,6 +138,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, log: bool) -> HeadStatus {
     }
 }
 
+// ANCHOR: parse_head
 fn parse_with<'b>(
     window: &'b [u8],
     headers: &mut [httparse::Header<'b>],
@@ -167,6 +168,7 @@ fn parse_with<'b>(
             return HeadStatus::Rejected(Rejection::new(status, message));
         }
     };
+    // ANCHOR_END: parse_head
     // `Complete` guarantees these three are set.
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return HeadStatus::Rejected(Rejection::new(400, "malformed request line"));

@@ -64,6 +64,7 @@ unsafe extern "C" {
     fn aio_init(init: *const AioInit);
 }
 
+// ANCHOR: aio_init_pool
 /// Size glibc's AIO helper pool for `threads` simultaneous operations. Call before any other
 /// `aio_*` function: glibc reads these settings when it creates its first helper thread.
 ///
@@ -82,6 +83,7 @@ pub fn init_pool(threads: usize) {
     // glibc copies the values it needs.
     unsafe { aio_init(&init) };
 }
+// ANCHOR_END: aio_init_pool
 
 /// Longest time dropping an [`Op`] waits for its operation to finish before leaking the memory.
 pub const DROP_WAIT: Duration = Duration::from_secs(2);

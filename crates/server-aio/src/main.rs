@@ -326,6 +326,7 @@ impl Server {
                 }
             }
             let timeout = self.wait_timeout(now);
+            // ANCHOR: aio_wait
             match self.notify {
                 Notify::Signal(_) => match aio::take_completion(&self.waited, timeout) {
                     Ok(Some(token)) => self.on_complete(token),
@@ -337,6 +338,7 @@ impl Server {
                 },
                 Notify::None => self.wait_suspend(timeout)?,
             }
+            // ANCHOR_END: aio_wait
             self.expire_timers(Instant::now());
         }
     }
@@ -698,6 +700,7 @@ fn fill_buffer(client: &mut Client, now: Instant) -> Range<usize> {
     0..len
 }
 
+// ANCHOR: aio_file_read
 /// `aio_read` the file bytes the connection asks for, through a descriptor of this read's own:
 /// glibc runs the requests queued for one descriptor one after another on one helper thread, and
 /// the open-file cache hands every response for a hot file the same descriptor, so without the
@@ -717,6 +720,7 @@ fn submit_file_read(client: &mut Client, notify: Notify) -> io::Result<()> {
     client.file_fd = Some(own);
     client.op.submit_file_read(fd, offset, len, notify)
 }
+// ANCHOR_END: aio_file_read
 
 /// Hand the unwritten part of the buffer to `aio_write`.
 fn submit_write(client: &mut Client, notify: Notify) -> io::Result<()> {

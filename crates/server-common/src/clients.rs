@@ -118,6 +118,7 @@ pub enum Accepted {
     Backoff,
 }
 
+// ANCHOR: accept_round
 /// Accept the next connection from a non-blocking `listener`. Errors that concern one client
 /// only (it gave up while queued, `EINTR`, a socket option refused) are passed over to the next
 /// one; `Err` means the listener itself is broken.
@@ -140,6 +141,7 @@ pub fn accept(listener: &TcpListener, config: &Arc<Config>, now: Instant) -> io:
         }
     }
 }
+// ANCHOR_END: accept_round
 
 /// The live connections, indexed by file descriptor, and their deadlines.
 #[derive(Debug, Default)]

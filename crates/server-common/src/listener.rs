@@ -20,6 +20,7 @@ pub struct ListenOptions {
     pub reuse_port: bool,
 }
 
+// ANCHOR: listen_backlog
 /// The listen backlog we ask for; the kernel caps it at `net.core.somaxconn` (4096 here).
 pub const BACKLOG: i32 = 4096;
 
@@ -52,6 +53,7 @@ pub fn bind(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener>
     // `TcpListener`, which will close it exactly once.
     Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
 }
+// ANCHOR_END: listen_backlog
 
 /// Print the one line that says the server is ready: `listening on http://HOST:PORT`, with the
 /// real port, and flush it (stdout may be a pipe read by a test or the harness).

@@ -50,6 +50,16 @@
 //! closes it; a one-line warning says so, at most once a second. Connections that fit keep being
 //! served. (`poll` and `epoll` have no such limit.)
 //!
+//! The lab `scripts/lab.sh select-past-fd-setsize` shows the mistake this guard prevents:
+//! `--mistake select-past-fd-setsize` (hidden from `--help`) turns [`fits_fd_set`] into "always
+//! yes", and the connection that gets descriptor 1024 makes `FdSet::insert` panic, taking every
+//! connection down with the process (`tests/labs.rs` checks both sides). In C the same mistake
+//! does not stop anything at the point of the bug: `FD_SET(fd, &set)` with `fd ≥ FD_SETSIZE` sets
+//! a bit past the end of the 128-byte `fd_set` (`select(2)`: undefined behaviour). If the set is
+//! on the stack, that bit belongs to another variable, and the program corrupts its own memory
+//! and may fail much later, somewhere else. (With `_FORTIFY_SOURCE`, glibc checks the number and
+//! aborts instead.)
+//!
 //! ## What one more connection costs
 //! Two bits, a slot in the table — and a share of the three O(n) passes on every wake-up.
 //!
@@ -72,6 +82,7 @@ use std::io::{self, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -92,7 +103,25 @@ use server_common::{stats, sys, timers};
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+
+    /// Make one classic mistake on purpose, for the lab of the same name (`scripts/lab.sh NAME`):
+    /// `select-past-fd-setsize` (see [`Mistake`]). Hidden from `--help`: it exists only to
+    /// demonstrate the mistake.
+    #[arg(long, hide = true, value_enum)]
+    mistake: Option<Mistake>,
 }
+
+/// The classic mistake this server can make on purpose (`--mistake NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mistake {
+    /// Lab `select-past-fd-setsize`: no guard against descriptors ≥ `FD_SETSIZE`; the first one
+    /// reaches `FdSet::insert`, which panics (safe Rust will not write past the 1024-bit set).
+    SelectPastFdSetsize,
+}
+
+/// Set once at start by `--mistake select-past-fd-setsize`: [`fits_fd_set`] then says yes to
+/// every descriptor, as a server without the guard behaves.
+static NO_GUARD: AtomicBool = AtomicBool::new(false);
 
 /// File bodies go out with `sendfile(2)`: no copy through user space.
 const SENDFILE: bool = true;
@@ -112,6 +141,9 @@ const OVERFLOW_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() {
     let args = Args::parse();
+    if args.mistake == Some(Mistake::SelectPastFdSetsize) {
+        NO_GUARD.store(true, Ordering::Relaxed);
+    }
     let config = cli::exit_on_error("configuration", args.common.http_config());
     let shutdown = cli::exit_on_error("signal handlers", Shutdown::install());
     sys::raise_fd_limit_or_warn();
@@ -390,7 +422,7 @@ impl EventLoop {
 
 /// Whether `fd` can be put in an `fd_set` at all.
 fn fits_fd_set(fd: RawFd) -> bool {
-    usize::try_from(fd).is_ok_and(|fd| fd < FD_SETSIZE)
+    NO_GUARD.load(Ordering::Relaxed) || usize::try_from(fd).is_ok_and(|fd| fd < FD_SETSIZE)
 }
 
 /// Rebuild both sets from scratch, `select(2)` on them, and collect the ready connections into

@@ -205,6 +205,7 @@ impl Server {
             if self.grace.finished(now, self.clients.is_empty()) {
                 return Ok(());
             }
+            // ANCHOR: sigio_wait
             match sigio::take(&self.waited, self.wait_timeout(now)) {
                 Ok(Some(info)) => self.on_signal(info),
                 // The timeout passed: a deadline is due (handled below).
@@ -213,6 +214,7 @@ impl Server {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(io::Error::new(err.kind(), format!("sigtimedwait: {err}"))),
             }
+            // ANCHOR_END: sigio_wait
             let now = Instant::now();
             self.expire_timers(now);
             if self.accept_paused_until.is_some_and(|until| now >= until) {
@@ -233,6 +235,7 @@ impl Server {
         timers::wait_until_nearest(now, nearest)
     }
 
+    // ANCHOR: sigio_dispatch
     /// One signal taken from the queue.
     fn on_signal(&mut self, info: Siginfo) {
         let now = Instant::now();
@@ -260,6 +263,7 @@ impl Server {
             _ => {}
         }
     }
+    // ANCHOR_END: sigio_dispatch
 
     /// A real-time signal: `si_fd` says which socket, `si_band` what happened.
     fn on_io_signal(&mut self, info: Siginfo, now: Instant) {

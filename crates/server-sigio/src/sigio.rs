@@ -50,6 +50,7 @@ pub fn io_signal() -> c_int {
 /// Order matters: owner and signal first, `O_ASYNC` last, so no event is signalled before the
 /// kernel knows where and what to send. Accepted sockets inherit none of these settings from the
 /// listener: call this on each one.
+// ANCHOR: sigio_enable
 pub fn enable(fd: RawFd, signal: Option<c_int>) -> io::Result<()> {
     // SAFETY: `fcntl(F_SETOWN)` takes an int argument and touches no memory of ours; a bad fd
     // only yields EBADF.
@@ -65,6 +66,7 @@ pub fn enable(fd: RawFd, signal: Option<c_int>) -> io::Result<()> {
     cvt(ret, "fcntl(F_SETFL, O_ASYNC|O_NONBLOCK)")?;
     Ok(())
 }
+// ANCHOR_END: sigio_enable
 
 /// One signal taken from the queue, with the fields signal-driven I/O fills in.
 #[derive(Debug, Clone, Copy)]

@@ -242,6 +242,10 @@ fn main() -> ExitCode {
     let pool = BufferPool::new(args.buffers, POOL_BUF_LEN, POOL_GROUP);
     let mut server = Server::new(ring, pool, listener, config, shutdown, &args);
     let result = server.run();
+    eprintln!(
+        "receives that found the buffer pool empty (ENOBUFS, retried next turn): {}",
+        server.enobufs
+    );
     stats::report();
     match result {
         Ok(()) if !server.accept.failed => ExitCode::SUCCESS,
@@ -348,6 +352,9 @@ struct Server {
     /// Connections whose receive found the pool empty (`ENOBUFS`): resubmitted next turn, after
     /// this turn's buffers have gone back to the kernel.
     starved: VecDeque<usize>,
+    /// Receives that completed with `ENOBUFS` (printed at exit: the lab `uring-few-buffers`
+    /// reads it).
+    enobufs: u64,
     /// Reused between turns to hold the reaped completions.
     completions: Vec<cqueue::Entry>,
     /// File read buffers ([`FILE_CHUNK_BYTES`] each) not in use, kept for the next read
@@ -397,6 +404,7 @@ impl Server {
             timer_armed: None,
             grace: Grace::new(),
             starved: VecDeque::new(),
+            enobufs: 0,
             completions: Vec::with_capacity(CQ_ENTRIES as usize),
             spare_file_bufs: Vec::new(),
         }
@@ -716,6 +724,7 @@ impl Server {
             // The pool was empty when the bytes arrived: try again next turn, after this turn's
             // buffers have been given back.
             e if e == -libc::ENOBUFS => {
+                self.enobufs += 1;
                 self.starved.push_back(slot);
                 return Ok(());
             }

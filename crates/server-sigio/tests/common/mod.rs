@@ -82,4 +82,3 @@ pub fn wait_until_idle_in_loop(server: &Server) {
         thread::sleep(Duration::from_millis(5));
     }
 }
-
