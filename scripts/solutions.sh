@@ -17,6 +17,7 @@ export CARGO_TARGET_DIR=$ROOT/target/solutions
 # THE list: name | the commands that check it, separated by ';'.
 SOLUTIONS=(
   "epoll-exclusive|cargo test -q -p server-epoll --test exclusive; cargo test -q -p server-epoll --test conformance multi_shared_exclusive"
+  "mainsub-reactor|cargo test -q -p server-epoll --test mainsub; cargo test -q -p server-epoll --test conformance mainsub"
   "timer-wheel|cargo test -q -p server-common wheel; cargo test -q -p server-epoll --test conformance"
 )
 
