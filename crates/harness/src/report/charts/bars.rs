@@ -6,6 +6,8 @@ use std::io;
 use std::iter::once;
 use std::path::Path;
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::chart_err;
@@ -142,7 +144,13 @@ pub(crate) fn syscalls_chart(
             )))
             .map_err(chart_err)?;
     }
-    // The syscall legend, in stacking order.
+    syscall_legend(&footer, &names)?;
+    root.present().map_err(chart_err)?;
+    Ok(true)
+}
+
+/// The syscall legend, in stacking order, on one line.
+fn syscall_legend(footer: &DrawingArea<SVGBackend, Shift>, names: &[String]) -> io::Result<()> {
     let mut x = 20;
     for (k, name) in names
         .iter()
@@ -159,8 +167,7 @@ pub(crate) fn syscalls_chart(
             .map_err(chart_err)?;
         x += 34 + 9 * name.len() as i32;
     }
-    root.present().map_err(chart_err)?;
-    Ok(true)
+    Ok(())
 }
 
 /// The label of the bar whose centre is at `y` (bars are drawn top to bottom).
@@ -293,48 +300,61 @@ pub(crate) fn latency_chart(
                 .map_err(chart_err)?;
             continue;
         };
-        let (p50, p99) = (d.p50_us / 1000.0, d.p99_us / 1000.0);
-        let clipped = p99 > end;
-        chart
-            .draw_series(once(PathElement::new(
-                vec![(p50.min(end), y), (p99.min(end), y)],
-                colour.stroke_width(3),
-            )))
-            .map_err(chart_err)?;
-        for run in &d.p99_runs_us {
-            let v = (run / 1000.0).min(end);
-            chart
-                .draw_series(once(
-                    EmptyElement::at((v, y)) + PathElement::new(vec![(0, -8), (0, 8)], colour),
-                ))
-                .map_err(chart_err)?;
-        }
-        if d.failed {
-            chart
-                .draw_series(once(Cross::new(
-                    (p50.min(end), y),
-                    7,
-                    colour.stroke_width(3),
-                )))
-                .map_err(chart_err)?;
-        } else {
-            chart
-                .draw_series(once(Circle::new((p50.min(end), y), 5, colour.filled())))
-                .map_err(chart_err)?;
-        }
-        let text = if clipped {
-            format!("→ p99 {p99:.1} ms")
-        } else {
-            format!("{p99:.2} ms")
-        };
-        chart
-            .draw_series(once(Text::new(
-                text,
-                (p99.min(end) + end * 0.01, y + 0.3),
-                (FONT, SMALL_PX),
-            )))
-            .map_err(chart_err)?;
+        dot_row(&mut chart, y, colour, d, end)?;
     }
     root.present().map_err(chart_err)?;
     Ok(true)
+}
+
+/// One row of the latency chart: the bar from p50 to p99 (clipped at the axis end, with the value
+/// written), a tick per run's p99, and the p50 dot (✗ when the cell failed).
+fn dot_row(
+    chart: &mut ChartContext<'_, SVGBackend, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    y: f64,
+    colour: RGBColor,
+    d: &LatencyDots,
+    end: f64,
+) -> io::Result<()> {
+    let (p50, p99) = (d.p50_us / 1000.0, d.p99_us / 1000.0);
+    let clipped = p99 > end;
+    chart
+        .draw_series(once(PathElement::new(
+            vec![(p50.min(end), y), (p99.min(end), y)],
+            colour.stroke_width(3),
+        )))
+        .map_err(chart_err)?;
+    for run in &d.p99_runs_us {
+        let v = (run / 1000.0).min(end);
+        chart
+            .draw_series(once(
+                EmptyElement::at((v, y)) + PathElement::new(vec![(0, -8), (0, 8)], colour),
+            ))
+            .map_err(chart_err)?;
+    }
+    if d.failed {
+        chart
+            .draw_series(once(Cross::new(
+                (p50.min(end), y),
+                7,
+                colour.stroke_width(3),
+            )))
+            .map_err(chart_err)?;
+    } else {
+        chart
+            .draw_series(once(Circle::new((p50.min(end), y), 5, colour.filled())))
+            .map_err(chart_err)?;
+    }
+    let text = if clipped {
+        format!("→ p99 {p99:.1} ms")
+    } else {
+        format!("{p99:.2} ms")
+    };
+    chart
+        .draw_series(once(Text::new(
+            text,
+            (p99.min(end) + end * 0.01, y + 0.3),
+            (FONT, SMALL_PX),
+        )))
+        .map_err(chart_err)?;
+    Ok(())
 }
