@@ -19,6 +19,7 @@ SOLUTIONS=(
   "epoll-exclusive|cargo test -q -p server-epoll --test exclusive; cargo test -q -p server-epoll --test conformance multi_shared_exclusive"
   "mainsub-reactor|cargo test -q -p server-epoll --test mainsub; cargo test -q -p server-epoll --test conformance mainsub"
   "timer-wheel|cargo test -q -p server-common wheel; cargo test -q -p server-epoll --test conformance"
+  "uring-multishot-recv|cargo test -q -p server-uring --test multishot; cargo test -q -p server-uring --test conformance multishot_recv"
 )
 
 TMP=""
