@@ -84,5 +84,14 @@ while IFS= read -r hit; do
     status=1
   fi
 done < <(grep -o -r --include='*.md' 'scripts/lab\.sh [a-z][a-z0-9-]*' course/src | sort -u)
+# Every lab of scripts/labs/ has its row on the labs page.
+for lab in scripts/labs/*.sh; do
+  name=$(basename "$lab" .sh)
+  [ "$name" = lib ] && continue
+  if ! grep -q "^| \`$name\` |" course/src/labs.md; then
+    echo "book.sh: lab $name has no row on course/src/labs.md" >&2
+    status=1
+  fi
+done
 [ "$status" = 0 ] || exit 1
 echo "book.sh: built course/book/en"

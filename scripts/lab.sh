@@ -41,7 +41,7 @@ describe() {
 list() {
     local name
     for name in $(lab_names); do
-        printf '%-20s %s\n' "$name" "$(describe "$name")"
+        printf '%-24s %s\n' "$name" "$(describe "$name")"
     done
 }
 
