@@ -84,6 +84,23 @@ while IFS= read -r hit; do
     status=1
   fi
 done < <(grep -o -r --include='*.md' 'scripts/lab\.sh [a-z][a-z0-9-]*' course/src | sort -u)
+# The measured figures are copies of the charts of the run bench-results/README.md calls the
+# latest, byte for byte: a new committed run fails here until its charts are copied in
+# (cp bench-results/RUN/NAME.svg course/src/figures/measured/) and the pages name the run.
+latest=$(sed -n 's/^Latest run: \[\([^]]*\)\].*/\1/p' bench-results/README.md)
+for figure in course/src/figures/measured/*.svg; do
+  [ -e "$figure" ] || continue
+  if ! cmp -s "$figure" "bench-results/$latest/$(basename "$figure")"; then
+    echo "book.sh: $figure differs from bench-results/$latest/ (the latest run)" >&2
+    status=1
+  fi
+done
+if grep -rl 'figures/measured/' course/src --include='*.md' | xargs grep -L "bench-results/$latest/" | grep -q .; then
+  echo "book.sh: pages with measured figures that do not name the latest run $latest:" >&2
+  grep -rl 'figures/measured/' course/src --include='*.md' | xargs grep -L "bench-results/$latest/" >&2
+  status=1
+fi
+
 # Every lab of scripts/labs/ has its row on the labs page.
 for lab in scripts/labs/*.sh; do
   name=$(basename "$lab" .sh)

@@ -182,7 +182,7 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
         cpu_list_text(&s.server_cpus),
         cpu_list_text(&s.load_cpus),
         s.server_flags.join(" "),
-        if s.quick { "quick" } else { "full" },
+        matrix_text(results),
         results.wall_seconds,
         results.load_average[0],
         results.load_average[1],
@@ -439,6 +439,26 @@ pub(super) fn cell_row(row: &Row, cell: Option<&Cell>) -> String {
         fmt_us(cell.p99_us.map_or(l.latency.p99_us, |p| p.median)),
         fmt_us(l.latency.p999_us),
         fmt_us(l.latency.max_us),
+    )
+}
+
+/// "quick, 2 scenarios (`a`, `b`)": the matrix kind and the scenarios this run measured (a run
+/// made with `--scenarios` measured only those).
+pub(super) fn matrix_text(results: &Results) -> String {
+    let ids: Vec<String> = results
+        .scenarios
+        .iter()
+        .map(|s| format!("`{}`", s.id))
+        .collect();
+    format!(
+        "{}, {} scenarios ({})",
+        if results.settings.quick {
+            "quick"
+        } else {
+            "full"
+        },
+        ids.len(),
+        ids.join(", ")
     )
 }
 

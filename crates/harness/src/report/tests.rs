@@ -177,7 +177,7 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
         "\n\nLoad: `harness load`, 1 thread, 1 run(s) of 0.5 s per cell, interleaved round-robin \
          over the servers (--quick), request timeout 1 s; \
          servers on CPUs 0, load on CPUs any; every cell starts a fresh server (`--timeout 120`). \
-         Matrix: quick; whole run 13 s; load average 0.10 0.20 0.30 at the start, 1.00 2.00 \
+         Matrix: quick, 2 scenarios (`keepalive-1`, `keepalive-100`); whole run 13 s; load average 0.10 0.20 0.30 at the start, 1.00 2.00 \
          3.00 at the end. Client and servers talk over loopback",
         "no network card, no interrupts, no GRO or TSO segmentation",
         "other processes used more than 10 % of the server's CPU",

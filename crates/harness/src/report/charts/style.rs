@@ -31,7 +31,7 @@ pub(super) fn model_colour(server: &str) -> RGBColor {
 }
 
 /// Dash patterns (dash length, gap) in pixels; index 0 is a solid line.
-pub(super) const DASHES: [(u32, u32); 6] = [(0, 0), (12, 6), (3, 5), (20, 5), (7, 7), (2, 10)];
+pub(super) const DASHES: [(u32, u32); 6] = [(0, 0), (12, 6), (3, 5), (24, 10), (6, 12), (1, 8)];
 
 /// The dash of a mode: its position among the modes of the same server in one chart.
 pub(super) fn dash(mode_index: usize) -> (u32, u32) {
