@@ -789,10 +789,7 @@ fn acceptor_loop(
                         eprintln!("warning: {peer}: {err}; closing the connection");
                         continue;
                     }
-                    // Each aio_write already carries a whole response or a full buffer
-                    // (`fill_buffer` coalesces), so Nagle's algorithm could only delay the
-                    // small tail of a response. Not fatal if it fails.
-                    let _ = stream.set_nodelay(true);
+                    // TCP_NODELAY it has from the listener (`listener::bind`).
                     live.fetch_add(1, Ordering::Relaxed);
                     if to_loop.send((stream, peer)).is_err() {
                         return; // the main loop is gone

@@ -13,10 +13,11 @@
 //! ## The syscalls, in the order they happen
 //!
 //! ```text
-//! main thread        socket, setsockopt(SO_REUSEADDR), bind, listen      (listener::bind)
+//! main thread        socket, setsockopt(SO_REUSEADDR, TCP_NODELAY), bind, listen  (listener::bind;
+//!                    accepted sockets inherit TCP_NODELAY)
 //! acceptor thread    accept ─────────────── sleeps until a client connects
 //!                    clone (thread::spawn) or queue the socket for the pool
-//! connection thread  setsockopt(SO_RCVTIMEO), setsockopt(SO_SNDTIMEO), setsockopt(TCP_NODELAY)
+//! connection thread  setsockopt(SO_RCVTIMEO), setsockopt(SO_SNDTIMEO)
 //!                  ┌▶ read ─────────────── sleeps until bytes arrive, EOF, or SO_RCVTIMEO
 //!                  │  write / sendfile ─── sleeps until the send buffer takes the bytes
 //!                  └─ (keep-alive: back to read)
@@ -570,14 +571,12 @@ enum Direction {
 }
 
 // ANCHOR: socket_timeouts
-/// `SO_RCVTIMEO` and `SO_SNDTIMEO` bound every blocking call; `TCP_NODELAY` sends a response's
-/// last segment at once instead of waiting for the client's (delayed) ACK of the previous one.
+/// `SO_RCVTIMEO` and `SO_SNDTIMEO` bound every blocking call. (`TCP_NODELAY`, which sends a
+/// response's last segment at once instead of waiting for the client's delayed ACK of the
+/// previous one, the socket inherits from the listener: `listener::bind`.)
 fn set_socket_options(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
     set_timeout(stream, Direction::Read, timeout)?;
-    set_timeout(stream, Direction::Write, timeout)?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| context(e, "setsockopt(TCP_NODELAY)"))
+    set_timeout(stream, Direction::Write, timeout)
 }
 // ANCHOR_END: socket_timeouts
 

@@ -42,9 +42,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Prepare a freshly accepted socket: `O_NONBLOCK` (every readiness server needs it) and
-    /// `TCP_NODELAY` (a response is one write; Nagle's algorithm would hold a short tail back
-    /// until the previous segment is acknowledged).
+    /// Prepare a freshly accepted socket: `O_NONBLOCK` (every readiness server needs it).
+    /// `TCP_NODELAY` it already has: it inherits it from the listener (`listener::bind`).
     pub fn new(
         stream: TcpStream,
         peer: SocketAddr,
@@ -55,9 +54,6 @@ impl Client {
         stream
             .set_nonblocking(true)
             .map_err(|e| io::Error::new(e.kind(), format!("O_NONBLOCK on {peer}: {e}")))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| io::Error::new(e.kind(), format!("TCP_NODELAY on {peer}: {e}")))?;
         // ANCHOR_END: set_nonblocking
         Ok(Client {
             stream,
@@ -300,7 +296,11 @@ mod tests {
     }
 
     fn listener() -> TcpListener {
-        TcpListener::bind("127.0.0.1:0").expect("bind a test listener")
+        let options = crate::listener::ListenOptions {
+            nonblocking: false,
+            reuse_port: false,
+        };
+        crate::listener::bind(([127, 0, 0, 1], 0).into(), options).expect("bind a test listener")
     }
 
     #[test]

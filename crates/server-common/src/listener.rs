@@ -25,7 +25,8 @@ pub struct ListenOptions {
 pub const BACKLOG: i32 = 4096;
 
 /// Create, configure, bind and listen. `SO_REUSEADDR` is always set so a restarted server does
-/// not fail on connections still in `TIME_WAIT`.
+/// not fail on connections still in `TIME_WAIT`; `TCP_NODELAY` is set for every connection the
+/// listener will accept.
 pub fn bind(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
@@ -38,6 +39,11 @@ pub fn bind(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener>
     let fd =
         socket::socket(family, SockType::Stream, flags, None).map_err(|e| context(e, "socket"))?;
     socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| context(e, "SO_REUSEADDR"))?;
+    // TCP_NODELAY once, here: Linux builds each socket `accept` returns as a clone of the
+    // listening socket, options included, so every connection starts with Nagle's algorithm off
+    // (a response is one write; Nagle would hold its short tail until the previous segment is
+    // acknowledged) without a `setsockopt` per connection. `tests` below checks the inheritance.
+    socket::setsockopt(&fd, sockopt::TcpNoDelay, &true).map_err(|e| context(e, "TCP_NODELAY"))?;
     if options.reuse_port {
         socket::setsockopt(&fd, sockopt::ReusePort, &true)
             .map_err(|e| context(e, "SO_REUSEPORT"))?;
@@ -84,6 +90,25 @@ mod tests {
             };
             let listener = bind(any, options).expect("bind");
             assert_eq!(nonblocking(&listener), wanted);
+        }
+    }
+
+    /// What makes the one `setsockopt` in `bind` enough: an accepted socket has the listener's
+    /// `TCP_NODELAY` (and a plain listener's accepted sockets do not).
+    #[test]
+    fn accepted_sockets_inherit_tcp_nodelay() {
+        let options = ListenOptions {
+            nonblocking: false,
+            reuse_port: false,
+        };
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let ours = bind(any, options).expect("bind");
+        let plain = TcpListener::bind(any).expect("bind a plain listener");
+        for (listener, expected) in [(&ours, true), (&plain, false)] {
+            let _client = std::net::TcpStream::connect(listener.local_addr().expect("address"))
+                .expect("connect");
+            let (accepted, _) = listener.accept().expect("accept");
+            assert_eq!(accepted.nodelay().expect("TCP_NODELAY"), expected);
         }
     }
 }

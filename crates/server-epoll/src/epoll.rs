@@ -84,15 +84,12 @@ pub fn wait(
 }
 
 /// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`: the next pending connection, already non-blocking,
-/// with `TCP_NODELAY` set (a response is one write; Nagle would hold a keep-alive response back
-/// waiting for an ACK). Errors are classified by `server_common::accept::classify`.
+/// and with `TCP_NODELAY`, which it inherits from the listener (`listener::bind`). Errors are
+/// classified by `server_common::accept::classify`.
 pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
     let fd = accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC)
         .map_err(io::Error::from)?;
-    let stream = TcpStream::from(fd);
-    // Only a latency hint: if the socket was reset already, the first read will say so.
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+    Ok(TcpStream::from(fd))
 }
 
 /// Whether an event says the socket is broken: `EPOLLERR` (an error is pending, e.g. the peer

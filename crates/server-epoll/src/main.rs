@@ -8,13 +8,14 @@
 //! ## Syscalls, in call order (`--pattern single`, the default)
 //!
 //! ```text
-//! socket, setsockopt(SO_REUSEADDR), bind, listen        listener::bind (non-blocking listener)
+//! socket, setsockopt(SO_REUSEADDR, TCP_NODELAY),       listener::bind (non-blocking listener;
+//!   bind, listen                                      accepted sockets inherit TCP_NODELAY)
 //! epoll_create1(EPOLL_CLOEXEC)                          one interest list for the whole loop
 //! epoll_ctl(ADD, listener, EPOLLIN)                     the listener, watched once, for good
 //! epoll_ctl(ADD, shutdown pipe, EPOLLIN)                SIGINT/SIGTERM wake the loop
 //! loop:
 //!   epoll_wait(timeout = nearest deadline)              ← the ONLY place the thread sleeps
-//!   listener ready → accept4(SOCK_NONBLOCK|SOCK_CLOEXEC), setsockopt(TCP_NODELAY),
+//!   listener ready → accept4(SOCK_NONBLOCK|SOCK_CLOEXEC),
 //!                    epoll_ctl(ADD, client, EPOLLIN)
 //!   client ready   → read (level: once; edge: until EAGAIN) → http-core → write (until done or
 //!                    EAGAIN; file bodies: sendfile)

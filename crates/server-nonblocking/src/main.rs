@@ -6,11 +6,12 @@
 //!
 //! ## The syscalls, in the order they happen
 //! ```text
-//! socket, setsockopt(SO_REUSEADDR), bind, listen        the listener, O_NONBLOCK
+//! socket, setsockopt(SO_REUSEADDR, TCP_NODELAY),       the listener, O_NONBLOCK; its
+//!   bind, listen                                      accepted sockets inherit TCP_NODELAY
 //! setrlimit(RLIMIT_NOFILE)                              soft limit up to the hard limit
 //! loop {                                                one "pass"
 //!     accept4 … until EAGAIN                            new connections, if any
-//!       ioctl(FIONBIO), setsockopt(TCP_NODELAY)         each new socket: non-blocking, no Nagle
+//!       ioctl(FIONBIO)                                  each new socket: non-blocking
 //!     for every connection:
 //!         read                                          if it wants input: bytes, 0 or EAGAIN
 //!         write / sendfile … until done or EAGAIN       if it has output

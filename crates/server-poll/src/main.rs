@@ -6,12 +6,13 @@
 //!
 //! ## The syscalls, in the order they happen
 //! ```text
-//! socket, setsockopt(SO_REUSEADDR), bind, listen        the listener, O_NONBLOCK
+//! socket, setsockopt(SO_REUSEADDR, TCP_NODELAY),       the listener, O_NONBLOCK; its
+//!   bind, listen                                      accepted sockets inherit TCP_NODELAY
 //! setrlimit(RLIMIT_NOFILE)                              soft limit up to the hard limit
 //! loop {
 //!     poll(fds, nfds, timeout_ms)                       the only place the thread sleeps
 //!     accept4 … until EAGAIN                            listener had POLLIN
-//!       ioctl(FIONBIO), setsockopt(TCP_NODELAY)         each new socket: non-blocking, no Nagle
+//!       ioctl(FIONBIO)                                  each new socket: non-blocking
 //!     read                                              POLLIN: one read (level-triggered)
 //!     write / sendfile … until done or EAGAIN           right after the read, or on POLLOUT
 //!     shutdown(SHUT_WR), close                          a finished connection

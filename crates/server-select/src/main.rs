@@ -6,7 +6,8 @@
 //!
 //! ## The syscalls, in the order they happen
 //! ```text
-//! socket, setsockopt(SO_REUSEADDR), bind, listen        the listener, O_NONBLOCK
+//! socket, setsockopt(SO_REUSEADDR, TCP_NODELAY),       the listener, O_NONBLOCK; its
+//!   bind, listen                                      accepted sockets inherit TCP_NODELAY
 //! setrlimit(RLIMIT_NOFILE)                              soft limit up to the hard limit
 //! loop {
 //!     (FD_ZERO, FD_SET for every socket)                rebuild both sets: user space, O(n)
@@ -14,7 +15,7 @@
 //!       (glibc issues it as pselect6; strace shows that name)
 //!     (FD_ISSET for every socket)                       find the ready ones: O(n) again
 //!     accept4 … until EAGAIN                            listener was in the read set
-//!       ioctl(FIONBIO), setsockopt(TCP_NODELAY)         each new socket: non-blocking, no Nagle
+//!       ioctl(FIONBIO)                                  each new socket: non-blocking
 //!     read                                              readable: one read (level-triggered)
 //!     write / sendfile … until done or EAGAIN           right after the read, or when writable
 //!     shutdown(SHUT_WR), close                          a finished connection

@@ -311,7 +311,8 @@ impl Server {
 
     /// Arm a new socket for signals and serve whatever it already sent.
     fn add_client(&mut self, client: Client, now: Instant) {
-        // O_NONBLOCK and TCP_NODELAY are set (shared with the readiness servers); now our three
+        // O_NONBLOCK is set (shared with the readiness servers; TCP_NODELAY comes from the
+        // listener); now our three
         // fcntls.
         if let Err(err) = sigio::enable(client.fd(), self.io_signal) {
             // Without O_ASYNC we would never hear from this socket again: drop it.
