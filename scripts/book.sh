@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build the course (mdBook) into course/book/en. Fails when mdbook is missing (install it with
-# `scripts/install-deps.sh --cargo-tools`), when a page or an `{{#include}}` file is missing, or
-# when an include anchor names nothing.
+# Build the course (mdBook): the English edition into course/book/en, the Chinese one into
+# course/book/zh-CN. Fails when mdbook or the i18n helpers are missing (install them with
+# `scripts/install-deps.sh --cargo-tools`), when a page or an `{{#include}}` file is missing, when
+# an include anchor names nothing, or when the Chinese translation (course/po/zh-CN.po) lags the
+# English: a message untranslated or fuzzy, a page or a heading id in one edition only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -35,6 +37,82 @@ done < <(grep -rn --include='*.md' -o '{{#include [^}]*}}' course/src | sed -E '
 [ "$status" = 0 ] || exit 1
 
 mdbook build course
+
+# The Chinese edition: every message of the English pages (extracted afresh) must have a
+# translation in course/po/zh-CN.po that is neither empty nor fuzzy. When the English changes,
+# scripts/po-update.sh carries the old translations over as fuzzy entries to review.
+for tool in mdbook-xgettext mdbook-gettext; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "book.sh: $tool not found; run scripts/install-deps.sh --cargo-tools" >&2
+    exit 1
+  fi
+done
+for tool in msgcmp msgfmt; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "book.sh: $tool not found (Debian package gettext); run scripts/install-deps.sh" >&2
+    exit 1
+  fi
+done
+pot_dir=$(mktemp -d)
+trap 'rm -rf "$pot_dir"' EXIT
+MDBOOK_OUTPUT='{"xgettext": {"pot-file": "messages.pot"}}' mdbook build course -d "$pot_dir" 2>/dev/null
+msgfmt --check -o /dev/null course/po/zh-CN.po
+if ! msgcmp course/po/zh-CN.po "$pot_dir/messages.pot" 2>"$pot_dir/msgcmp.log"; then
+  grep -v 'this message is not used' "$pot_dir/msgcmp.log" | head -20 >&2
+  echo "book.sh: course/po/zh-CN.po lags the English pages (above: the messages with no" >&2
+  echo "book.sh: translation, or only a fuzzy one); run scripts/po-update.sh and translate them" >&2
+  exit 1
+fi
+# The Chinese figures (course/src/figures/zh-CN/) are the English ones with translated labels.
+scripts/figures-i18n.sh --check
+MDBOOK_BOOK__LANGUAGE=zh-CN MDBOOK_BOOK__TITLE="Unix IO 模型：从可运行的代码学起" \
+  mdbook build course -d "$PWD/course/book/zh-CN"
+# Every link of a Chinese page to a page of the book lands on a page and an id that exist (the
+# English links are checked on the sources above).
+while IFS= read -r hit; do
+  page=${hit%%:*}
+  target=${hit#*:}
+  file=${target%%#*}
+  fragment=
+  [ "$file" != "$target" ] && fragment=${target#*#}
+  if [ ! -e "course/book/zh-CN/$file" ]; then
+    echo "book.sh: zh-CN/$page links to $target, which does not exist" >&2
+    status=1
+  elif [ -n "$fragment" ] && ! grep -q "id=\"$fragment\"" "course/book/zh-CN/$file"; then
+    echo "book.sh: zh-CN/$page links to $target: no id \"$fragment\" there" >&2
+    status=1
+  fi
+done < <(cd course/book/zh-CN && grep -o '<a href="[^"#:]*\.html[^"]*"' ch*.html introduction.html \
+  corrections.html labs.html glossary.html | sed -E 's/^([^:]*):<a href="([^"]*)"/\1:\2/')
+# Every image a page of either edition shows exists (a translated page names figures/zh-CN/).
+for edition in en zh-CN; do
+  while IFS= read -r hit; do
+    page=${hit%%:*}
+    src=${hit#*:}
+    if [ ! -e "course/book/$edition/$src" ]; then
+      echo "book.sh: $edition/$page shows $src, which does not exist" >&2
+      status=1
+    fi
+  done < <(cd "course/book/$edition" && grep -o '<img src="[^"]*"' ./*.html \
+    | sed -E 's/^\.\/([^:]*):<img src="([^"]*)"/\1:\2/' | grep -vE ':(https?:|data:)')
+done
+# Both editions have the same pages, and every heading id of an English page (below the page
+# title) is on the Chinese page too, so links with a #fragment and the language switch land on
+# the same section.
+if ! diff <(cd course/book/en && ls ./*.html) <(cd course/book/zh-CN && ls ./*.html) >&2; then
+  echo "book.sh: the English and Chinese editions have different pages (above)" >&2
+  exit 1
+fi
+for html in course/book/en/*.html; do
+  page=$(basename "$html")
+  missing=$(comm -23 <(grep -o '<h[2-6] id="[^"]*"' "$html" | sed 's/.*id=//' | sort -u) \
+    <(grep -o '<h[2-6] id="[^"]*"' "course/book/zh-CN/$page" | sed 's/.*id=//' | sort -u))
+  if [ -n "$missing" ]; then
+    echo "book.sh: zh-CN/$page lacks the heading ids $(echo "$missing" | tr '\n' ' ')(give the" >&2
+    echo "book.sh: translated heading the English id: 标题 {#id})" >&2
+    status=1
+  fi
+done
 
 # Every relative link of a page must name a file of the book, and its #fragment (if any) an id
 # on the built page; every chapter in SUMMARY.md must have its page (no drafts left).
@@ -111,4 +189,4 @@ for lab in scripts/labs/*.sh; do
   fi
 done
 [ "$status" = 0 ] || exit 1
-echo "book.sh: built course/book/en"
+echo "book.sh: built course/book/en and course/book/zh-CN"

@@ -9,6 +9,10 @@
 #   iproute2       `ss`, which the labs (scripts/lab.sh) use to show socket queues
 #   util-linux     `prlimit`, which the labs use to lower a server's limits
 #   ShellCheck     (package shellcheck) lints the scripts (scripts/*.sh, scripts/labs/*.sh) before a commit
+#   gettext        `msgmerge`, which scripts/po-update.sh uses to carry the Chinese translation over
+#                  to changed English text (as fuzzy entries for a translator to review)
+#   itstool        extracts the labels of the course's figures (SVG) for translation and writes
+#                  the Chinese figures (scripts/figures-i18n.sh)
 #
 # Debian/Ubuntu only (apt). Needs root or sudo. Prints what it did; exits non-zero only when an
 # installation was attempted and failed.
@@ -16,6 +20,7 @@
 # `--cargo-tools` instead installs the pinned cargo tools CI needs, from crates.io:
 #   cargo-mutants  mutation testing (scripts/mutants.sh)
 #   mdbook         the course (scripts/book.sh)
+#   mdbook-i18n-helpers  the Chinese edition of the course (mdbook-xgettext, mdbook-gettext)
 #
 # `--browser` instead installs headless Chromium and a CJK font, for looking at rendered book
 # pages and charts (scripts/screenshot.sh); no check needs them.
@@ -25,6 +30,7 @@ set -euo pipefail
 CARGO_MUTANTS_VERSION=27.1.0
 # mdBook 0.5 (the i18n helpers for the Chinese edition need 0.4.x of mdbook-i18n-helpers with it).
 MDBOOK_VERSION=0.5.4
+MDBOOK_I18N_HELPERS_VERSION=0.4.0
 
 if [ "${1:-}" = "--cargo-tools" ]; then
   if [ "$(cargo mutants --version 2>/dev/null)" = "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
@@ -38,6 +44,13 @@ if [ "${1:-}" = "--cargo-tools" ]; then
   else
     echo "install-deps: installing mdbook $MDBOOK_VERSION (a few minutes: it compiles)"
     cargo install --locked --version "$MDBOOK_VERSION" mdbook
+  fi
+  if [ "$(cargo install --list | sed -n 's/^mdbook-i18n-helpers v\([^:]*\):$/\1/p')" = "$MDBOOK_I18N_HELPERS_VERSION" ] \
+    && command -v mdbook-gettext >/dev/null; then
+    echo "install-deps: mdbook-i18n-helpers $MDBOOK_I18N_HELPERS_VERSION: already installed"
+  else
+    echo "install-deps: installing mdbook-i18n-helpers $MDBOOK_I18N_HELPERS_VERSION (a few minutes: it compiles)"
+    cargo install --locked --version "$MDBOOK_I18N_HELPERS_VERSION" mdbook-i18n-helpers
   fi
   exit 0
 fi
@@ -56,7 +69,7 @@ if [ "${1:-}" = "--browser" ]; then
 fi
 
 # tool to look for -> package that provides it
-tools=(curl strace wrk nginx ab ss prlimit shellcheck)
+tools=(curl strace wrk nginx ab ss prlimit shellcheck msgmerge itstool)
 declare -A package=(
   [ss]=iproute2
   [prlimit]=util-linux
@@ -66,6 +79,8 @@ declare -A package=(
   [nginx]=nginx-light
   [ab]=apache2-utils
   [shellcheck]=shellcheck
+  [msgmerge]=gettext
+  [itstool]=itstool
 )
 
 have() {
@@ -106,7 +121,7 @@ fi
 # nginx-light is gone from newer releases; plain nginx serves the same purpose.
 for i in "${!missing[@]}"; do
   if [ "${missing[$i]}" = nginx-light ] && ! apt-cache show nginx-light >/dev/null 2>&1; then
-    missing[$i]=nginx
+    missing[i]=nginx
   fi
 done
 echo "install-deps: installing ${missing[*]}"
