@@ -133,3 +133,23 @@ pub fn raise_nofile_limit() {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
+
+/// How long a small request waits while another connection's request blocks in its logic: send
+/// `GET /block/{block_ms}` on one connection (the server must run with `--work-routes`), then,
+/// once the server surely has it, `GET /hello.txt` on a second connection, and time the second
+/// answer. A single loop runs the wait on its only thread, so the second answer comes after it;
+/// a pool, or a thread per connection, answers at once.
+pub fn latency_behind_blocked_request(addr: std::net::SocketAddr, block_ms: u64) -> Duration {
+    let mut blocked = crate::client::Conn::open(addr);
+    let mut probe = crate::client::Conn::open(addr);
+    blocked.send(format!("GET /block/{block_ms} HTTP/1.1\r\nHost: lab\r\n\r\n").as_bytes());
+    std::thread::sleep(Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    probe.send(b"GET /hello.txt HTTP/1.1\r\nHost: lab\r\n\r\n");
+    let answer = probe.read_response();
+    let waited = started.elapsed();
+    probe.expect_status(&answer, 200);
+    let done = blocked.read_response();
+    blocked.expect_status(&done, 200);
+    waited
+}

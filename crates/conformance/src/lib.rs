@@ -121,6 +121,7 @@ macro_rules! __for_each_check {
             large_file_intact,
             bytes_route,
             bytes_over_limit,
+            work_routes,
             // Caches and download tools.
             validators_give_304,
             changed_file_is_served_anew,

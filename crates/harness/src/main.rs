@@ -6,6 +6,7 @@
 //! harness load -R 20000 -c 100 -t 10 URL                        # open loop, wrk2-style latency
 //! harness load --idle 5000 -c 50 -t 5 URL                       # C10K: idle connections held
 //! harness compare [--quick] [--servers server-epoll,…]         # the whole matrix → bench-results/
+//! harness agree RUN_A/results.json RUN_B/results.json           # do two runs agree?
 //! ```
 //!
 //! | file | what it holds |
@@ -14,9 +15,11 @@
 //! | `response.rs` | the incremental response parser (status line, `Content-Length`, chunked, close-delimited) |
 //! | `compare/` | `harness compare`: the matrix (servers, modes, scenarios), supervising servers, measuring cells, `/proc` and `strace -c` probes, nginx |
 //! | `results.rs` | the data model of a compare run (what results.json holds) |
+//! | `agree.rs` | `harness agree`: how well two runs agree, cell by cell |
 //! | `report.rs` | `results.json`, `results.md` and the SVG charts, from `results.rs` |
 //! | `sys.rs` | the raw syscalls (`epoll`, non-blocking `connect`, affinity, `wait4`) |
 
+mod agree;
 #[cfg(test)]
 mod alloc_counter;
 mod compare;
@@ -50,6 +53,20 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Write results.md and the charts again from a run's results.json (no load is run).
     Report(ReportArgs),
+    /// How well two runs agree, cell by cell; fails when fewer than 90 % of the cells agree
+    /// within 10 % on CPU per request or on syscalls per request.
+    Agree(AgreeArgs),
+}
+
+#[derive(Debug, Args)]
+struct AgreeArgs {
+    /// The first run's results.json.
+    a: std::path::PathBuf,
+    /// The second run's results.json.
+    b: std::path::PathBuf,
+    /// Also write the report (Markdown) to this file.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +126,7 @@ fn main() {
         Command::Load(args) => run_load(args),
         Command::Compare(args) => compare::run(args),
         Command::Report(args) => run_report(args),
+        Command::Agree(args) => run_agree(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err}");
@@ -116,20 +134,51 @@ fn main() {
     }
 }
 
-/// `harness report`: results.md and the charts from a results.json, for changing the report
-/// without measuring again.
-fn run_report(args: ReportArgs) -> io::Result<()> {
-    let text = std::fs::read_to_string(&args.results)
-        .map_err(|e| sys::context(e, &format!("reading {}", args.results.display())))?;
-    let results: results::Results = serde_json::from_str(&text).map_err(|e| {
+/// `harness agree`: print (and optionally write) how well two runs agree; an error when a gated
+/// metric falls short.
+fn run_agree(args: AgreeArgs) -> io::Result<()> {
+    let a = read_results(&args.a)?;
+    let b = read_results(&args.b)?;
+    let name = |p: &std::path::Path| {
+        p.parent().and_then(|d| d.file_name()).map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let (md, pass) = agree::report(&name(&args.a), &a, &name(&args.b), &b);
+    print!("{md}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &md)
+            .map_err(|e| sys::context(e, &format!("writing {}", out.display())))?;
+    }
+    if pass {
+        Ok(())
+    } else {
+        Err(io::Error::other(
+            "the runs do not agree on the cost metrics (see the table above)",
+        ))
+    }
+}
+
+/// A results.json written by `harness compare`.
+fn read_results(path: &std::path::Path) -> io::Result<results::Results> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| sys::context(e, &format!("reading {}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
                 "{}: not a results.json of this harness version: {e}",
-                args.results.display()
+                path.display()
             ),
         )
-    })?;
+    })
+}
+
+/// `harness report`: results.md and the charts from a results.json, for changing the report
+/// without measuring again.
+fn run_report(args: ReportArgs) -> io::Result<()> {
+    let results = read_results(&args.results)?;
     let dir = match args.out {
         Some(dir) => dir,
         None => args

@@ -13,7 +13,7 @@ use crate::route::{self, Reply};
 use crate::validators::{self, FileAnswer, Validators};
 use crate::{
     Config, Exchange, FILE_CHUNK_BYTES, FileRange, FileRead, PIPELINE_OUTPUT_LIMIT,
-    SMALL_BODY_BYTES,
+    SMALL_BODY_BYTES, Work,
 };
 
 // ANCHOR: fsm_phase
@@ -44,7 +44,12 @@ enum ReadState {
     RequestLine,
     Headers,
     Body(Box<BodyState>),
-    Respond { close: bool },
+    /// `work`: a work route's logic the server has to run before the response exists
+    /// ([`Connection::work`]).
+    Respond {
+        close: bool,
+        work: Option<Box<PendingWork>>,
+    },
     Closing,
 }
 
@@ -80,6 +85,17 @@ enum Source {
     },
     /// `/bytes/N`: `remaining` bytes from body offset `offset`, sliced from a static array.
     Generated { offset: u64, remaining: u64 },
+}
+
+/// A request of the work routes whose logic the server is running ([`Connection::work`]): its
+/// response is queued by [`Connection::work_done`].
+#[derive(Debug)]
+struct PendingWork {
+    work: Work,
+    head_only: bool,
+    connection: ConnectionHeader,
+    /// Method and target, for the exchange log (only when logging).
+    logged: Option<(String, String)>,
 }
 
 /// One HTTP/1.1 server connection, without the socket.
@@ -327,6 +343,55 @@ impl Connection {
         Ok(n)
     }
 
+    /// The logic the connection is waiting for (work routes only, [`Config::work_routes`]): the
+    /// server runs it where its pattern runs a request's logic — compute for about the time of
+    /// [`Work::Cpu`], block the thread for the time of [`Work::Block`] — and then calls
+    /// [`Connection::work_done`]. Until then no later request is parsed and nothing more is
+    /// queued. The server should run it right after the `handle_input` that made it due.
+    pub fn work(&self) -> Option<Work> {
+        match &self.state {
+            ReadState::Respond {
+                work: Some(pending),
+                ..
+            } if !self.closed => Some(pending.work),
+            _ => None,
+        }
+    }
+
+    /// The work [`Connection::work`] asked for is done, at `now`: queue its `200` and go on with
+    /// any pipelined request.
+    pub fn work_done(&mut self, now: Instant) {
+        let ReadState::Respond { work, .. } = &mut self.state else {
+            return;
+        };
+        let Some(pending) = work.take() else {
+            return;
+        };
+        let PendingWork {
+            work,
+            head_only,
+            connection,
+            logged,
+        } = *pending;
+        let body_bytes = self.queue_reply(
+            Reply::Work(work),
+            FileAnswer::Whole,
+            head_only,
+            connection,
+            now,
+        );
+        if let Some((method, target)) = logged {
+            self.exchanges.push_back(Exchange {
+                method,
+                target,
+                status: 200,
+                body_bytes,
+            });
+        }
+        self.last_progress = now;
+        self.advance(now);
+    }
+
     /// `n` bytes of `next_output()` were written.
     pub fn consume(&mut self, n: usize, now: Instant) {
         if n == 0 || self.closed {
@@ -418,7 +483,7 @@ impl Connection {
             && !self.peer_eof
             && !matches!(
                 self.state,
-                ReadState::Closing | ReadState::Respond { close: true }
+                ReadState::Closing | ReadState::Respond { close: true, .. }
             )
             && self.input.len() - self.in_pos < self.config.limits.max_head_bytes
     }
@@ -510,8 +575,12 @@ impl Connection {
         while !self.closed {
             match &mut self.state {
                 ReadState::Closing => break,
-                ReadState::Respond { close } => {
+                ReadState::Respond { close, work } => {
                     let close = *close;
+                    // The response does not exist before the server has run the work.
+                    if work.is_some() {
+                        break;
+                    }
                     // Go on with the next request only when this response is entirely in memory
                     // and the queue is short: pipelined small requests then share one write.
                     if self.source.is_some()
@@ -694,6 +763,23 @@ impl Connection {
             ConnectionHeader::None
         };
         // ANCHOR_END: fsm_keep_alive
+        if let Reply::Work(work) = reply {
+            // The response exists only once the server has run the logic (`work_done`).
+            let pending = PendingWork {
+                work,
+                head_only,
+                connection,
+                logged: self
+                    .config
+                    .log_requests
+                    .then(|| (request.method.as_str().to_owned(), request.target.clone())),
+            };
+            self.state = ReadState::Respond {
+                close,
+                work: Some(Box::new(pending)),
+            };
+            return;
+        }
         let body_bytes = self.queue_reply(reply, answer, head_only, connection, now);
         if self.config.log_requests {
             self.exchanges.push_back(Exchange {
@@ -703,7 +789,7 @@ impl Connection {
                 body_bytes,
             });
         }
-        self.state = ReadState::Respond { close };
+        self.state = ReadState::Respond { close, work: None };
     }
 
     /// Queue an error response that closes the connection.
@@ -793,6 +879,19 @@ impl Connection {
                     });
                 }
                 n
+            }
+            Reply::Work(work) => {
+                let text = match work {
+                    Work::Cpu(d) => format!("computed for {} us\n", d.as_micros()),
+                    Work::Block(d) => format!("blocked for {} ms\n", d.as_millis()),
+                };
+                head.content_type = ContentType::TEXT;
+                head.content_length = text.len() as u64;
+                response::write_head(&mut self.out, &head);
+                if !head_only {
+                    self.out.extend_from_slice(text.as_bytes());
+                }
+                text.len() as u64
             }
             Reply::Redirect { location } => {
                 let text = response::error_body(301, "this is a directory: its address ends in /");

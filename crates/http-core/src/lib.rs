@@ -161,6 +161,14 @@
 //!   The rules, and what is ignored, are in the private modules `validators` and `ranges`.
 //! - `GET`/`HEAD /bytes/N`: exactly `N` bytes of [`BYTES_PATTERN`] repeated (for benchmarks).
 //! - `POST /echo`: the request body back.
+//! - Only with [`Config::work_routes`] (a server's `--work-routes`; off by default, because one
+//!   `/block/1000` from anyone would stall a single-threaded server for a second):
+//!   `GET`/`HEAD /cpu/US` and `/block/MS`, the *logic* of a request that computes for about US
+//!   µs or waits MS ms as a database call does (each at most one second, else `400`). The core
+//!   cannot compute or wait itself (no clock, no blocking): it hands the server a [`Work`]
+//!   ([`Connection::work`]), the server runs it where its pattern runs logic — the loop thread,
+//!   a pool worker, the connection's thread — and says so with [`Connection::work_done`]; only
+//!   then is the `200` queued. These routes exist to measure *when a thread pool pays*.
 //!
 //! ## Out of scope
 //!
@@ -255,6 +263,9 @@ pub struct Config {
     /// Record an [`Exchange`] per response for the server to log (off by default: logging is
     /// never on the hot path unless asked for).
     pub log_requests: bool,
+    /// Answer `/cpu/US` and `/block/MS` by handing the server a [`Work`] (off by default: see
+    /// the crate docs, *Routes*). Off, those paths are looked up as files like any other.
+    pub work_routes: bool,
     /// The root directory opened once, so files can be opened relative to it with
     /// `openat2(RESOLVE_BENEATH)` (see `route.rs`); `None` if it could not be opened.
     root_dir: Option<Arc<route::RootDir>>,
@@ -286,6 +297,19 @@ pub struct FileRead<'a> {
     pub offset: u64,
     /// Bytes to read (at most [`FILE_CHUNK_BYTES`]; fewer is fine, the rest is asked again).
     pub len: usize,
+}
+
+/// The most work one request may ask for with `/cpu/US` or `/block/MS`: one second.
+pub const MAX_WORK: Duration = Duration::from_secs(1);
+
+/// The logic a request of the work routes asks for ([`Config::work_routes`]): the server runs it
+/// wherever its pattern runs a request's logic, then calls [`Connection::work_done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// `GET /cpu/US`: compute for about this long (CPU time, not waiting).
+    Cpu(Duration),
+    /// `GET /block/MS`: block the thread for this long, as a call to a database does.
+    Block(Duration),
 }
 
 /// The part of a response body that a server may send with `sendfile(2)`.
@@ -321,6 +345,7 @@ impl Config {
             server_name: "io-models".to_owned(),
             clock_origin: (Instant::now(), SystemTime::now()),
             log_requests: false,
+            work_routes: false,
             file_cache: Some(Arc::new(
                 cache::FileCache::new(FileCacheSettings::default()),
             )),

@@ -9,10 +9,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::Config;
 use crate::request::Method;
+use crate::{Config, MAX_WORK, Work};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cache::Cached;
 use crate::response::ContentType;
@@ -31,6 +31,9 @@ pub(crate) enum Reply {
     Echo(Vec<u8>),
     /// `GET /bytes/N`.
     Bytes(u64),
+    /// `GET /cpu/US` or `/block/MS` (only with [`Config::work_routes`]): the server runs the
+    /// work, then the connection answers.
+    Work(Work),
     /// A regular file, opened (perhaps by the open-file cache), of this length; `content`: its
     /// whole contents, when the cache has them; `cache_key`: where the cache keeps it (so that
     /// the contents, once read, can be stored there).
@@ -97,6 +100,11 @@ pub(crate) fn resolve(
             None => Reply::error(400, "/bytes/N: N must be a decimal number"),
         };
     }
+    if config.work_routes {
+        if let Some(reply) = work_route(path) {
+            return reply;
+        }
+    }
     match static_file(config, path, now) {
         Ok(Some(reply)) => reply,
         Ok(None) => Reply::Redirect {
@@ -104,6 +112,23 @@ pub(crate) fn resolve(
         },
         Err((status, message)) => Reply::error(status, message),
     }
+}
+
+/// `/cpu/US` and `/block/MS`, bounded by [`MAX_WORK`]; `None`: not a work route.
+fn work_route(path: &str) -> Option<Reply> {
+    let (n, unit, work): (_, _, fn(Duration) -> Work) = if let Some(n) = path.strip_prefix("/cpu/")
+    {
+        (n, Duration::from_micros as fn(u64) -> Duration, Work::Cpu)
+    } else if let Some(n) = path.strip_prefix("/block/") {
+        (n, Duration::from_millis as fn(u64) -> Duration, Work::Block)
+    } else {
+        return None;
+    };
+    Some(match parse_count(n).map(unit) {
+        Some(d) if d <= MAX_WORK => Reply::Work(work(d)),
+        Some(_) => Reply::error(400, "/cpu/US and /block/MS: at most one second of work"),
+        None => Reply::error(400, "/cpu/US and /block/MS: a decimal number"),
+    })
 }
 
 /// Where a directory named without its trailing slash lives: the path as the client sent it

@@ -487,7 +487,11 @@ impl Server {
             Ok(_) if client.cut => {}
             // Zero bytes: the peer shut down its sending half.
             Ok(0) => client.conn.handle_eof(now),
-            Ok(n) => client.conn.handle_input(client.op.data(n), now),
+            Ok(n) => {
+                client.conn.handle_input(client.op.data(n), now);
+                // A work route's logic runs on the main thread, between completions.
+                server_common::work::run_due(&mut client.conn);
+            }
             // Interrupted in the helper thread before any byte: simply read again (next_step).
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             // ECONNRESET and friends: the connection is gone.
@@ -687,6 +691,8 @@ fn fill_buffer(client: &mut Client, now: Instant) -> Range<usize> {
     };
     let mut len = 0;
     while len < BUF_SIZE {
+        // Output may uncover a pipelined work route: its logic runs here, on the main thread.
+        server_common::work::run_due(&mut client.conn);
         // A file read that is due stops the copy: it is submitted next (`next_step`).
         let out = client.conn.next_output();
         if out.is_empty() {

@@ -357,6 +357,8 @@ fn on_readable(stream: &TcpStream, conn: &mut Connection, buf: &mut [u8]) -> io:
         }
         Ok(n) => {
             conn.handle_input(&buf[..n], now);
+            // A work route's logic runs on this connection's own thread.
+            server_common::work::run_due(conn);
             Ok(true)
         }
         // SO_RCVTIMEO expired (EAGAIN on a blocking socket): the client sent nothing for a while.
@@ -386,6 +388,7 @@ fn on_writable(stream: &TcpStream, conn: &mut Connection) -> io::Result<()> {
             // Maybe less than asked (SO_SNDTIMEO expired mid-way, or a signal): the rest next time.
             Ok(n) => {
                 conn.consume_file(n as u64, now);
+                server_common::work::run_due(conn);
                 Ok(())
             }
             // SO_SNDTIMEO expired before the client took a single byte.
@@ -418,6 +421,8 @@ fn on_writable(stream: &TcpStream, conn: &mut Connection) -> io::Result<()> {
         // is fine too: the loop comes back for the rest.
         Ok(n) => {
             conn.consume(n, now);
+            // Writing may uncover a pipelined work route: its logic runs on this thread too.
+            server_common::work::run_due(conn);
             Ok(())
         }
         // SO_SNDTIMEO expired with nothing written: the client stopped reading.

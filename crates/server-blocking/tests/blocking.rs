@@ -398,3 +398,15 @@ fn connect_with_small_window(addr: std::net::SocketAddr) -> TcpStream {
     socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(v4)).expect("connect");
     TcpStream::from(fd)
 }
+
+/// A thread per connection runs each request's logic on that connection's own thread: while one
+/// connection's `/block/400` waits, another connection is answered at once.
+#[test]
+fn a_blocked_request_holds_only_its_own_thread() {
+    let server = Server::start(BIN, &["--work-routes"]);
+    let waited = conformance::lab::latency_behind_blocked_request(server.addr(), 400);
+    assert!(
+        waited < Duration::from_millis(250),
+        "a thread per connection should answer at once, took {waited:?}"
+    );
+}

@@ -43,6 +43,12 @@ pub struct CommonArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub file_cache_valid: u64,
+
+    /// Answer `GET /cpu/US` (compute for about US µs) and `GET /block/MS` (block for MS ms), each
+    /// at most one second, run where this server runs a request's logic: for measuring when a
+    /// thread pool pays. Off by default: one `/block/1000` would stall a single loop for a second.
+    #[arg(long)]
+    pub work_routes: bool,
 }
 
 impl CommonArgs {
@@ -74,6 +80,7 @@ impl CommonArgs {
         config.limits.idle_timeout = self.timeout();
         config.log_requests = self.log;
         config.limits.max_body_bytes = self.max_body;
+        config.work_routes = self.work_routes;
         config.set_file_cache((!self.no_file_cache).then(|| http_core::FileCacheSettings {
             valid: Duration::from_millis(self.file_cache_valid),
             ..http_core::FileCacheSettings::default()
@@ -124,6 +131,8 @@ mod tests {
         assert_eq!(default.limits.max_body_bytes, http_core::MAX_BODY_BYTES);
         assert_eq!(default.limits.idle_timeout, Duration::from_secs(10));
         assert!(!default.log_requests);
+        assert!(!default.work_routes);
+        assert!(config(&["--work-routes"]).work_routes);
         assert_eq!(
             default.file_cache_settings().map(|s| s.valid),
             Some(Duration::from_secs(1))

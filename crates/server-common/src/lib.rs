@@ -31,3 +31,4 @@ pub mod slab;
 pub mod stats;
 pub mod sys;
 pub mod timers;
+pub mod work;

@@ -88,6 +88,8 @@ pub fn read_ready<S: Read>(
             }
             Ok(n) => {
                 conn.handle_input(&buf[..n], now);
+                // The logic of a work route runs here, on the thread that runs http-core.
+                crate::work::run_due(conn);
                 // A short read means the socket is (very likely) drained; in `Once` mode we stop
                 // either way and let level-triggered readiness call us again.
                 if mode == ReadMode::Once {
@@ -107,13 +109,48 @@ pub fn read_ready<S: Read>(
 /// The socket is writable: write the connection's output until it is all written or the kernel's
 /// send buffer is full. With `zero_copy`, file bodies go out with `sendfile(2)` (no copy through
 /// user space); otherwise they are read in chunks and written.
+///
+/// Writing may let the connection parse a pipelined request; if that is a work route, its logic
+/// runs here, on this thread, before the write goes on ([`crate::work::run_due`]).
 pub fn write_ready<S: Write + AsFd>(
     stream: &mut S,
     conn: &mut Connection,
     zero_copy: bool,
     now: Instant,
 ) -> io::Result<Progress> {
+    write_loop(stream, conn, zero_copy, Logic::Here, now)
+}
+
+/// [`write_ready`] for a server whose request logic runs on other threads (the simulated
+/// Proactor): a work route found after a write is left for the caller to hand to a worker
+/// ([`Connection::work`]), and the write stops there.
+pub fn write_output<S: Write + AsFd>(
+    stream: &mut S,
+    conn: &mut Connection,
+    zero_copy: bool,
+    now: Instant,
+) -> io::Result<Progress> {
+    write_loop(stream, conn, zero_copy, Logic::Elsewhere, now)
+}
+
+/// Where a work route's logic runs when writing uncovers one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Logic {
+    Here,
+    Elsewhere,
+}
+
+fn write_loop<S: Write + AsFd>(
+    stream: &mut S,
+    conn: &mut Connection,
+    zero_copy: bool,
+    logic: Logic,
+    now: Instant,
+) -> io::Result<Progress> {
     loop {
+        if logic == Logic::Here {
+            crate::work::run_due(conn);
+        }
         if zero_copy {
             if let Some(range) = conn.sendfile_range() {
                 let count = usize::try_from(range.len).unwrap_or(usize::MAX);

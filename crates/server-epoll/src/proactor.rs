@@ -391,7 +391,7 @@ impl Client {
             return Ok(()); // away: nothing to write yet
         };
         if self.writable && conn.wants_write() {
-            match pump::write_ready(&mut self.stream, conn, zero_copy, now)? {
+            match pump::write_output(&mut self.stream, conn, zero_copy, now)? {
                 // The send buffer is full (a slow reader): wait for EPOLLOUT.
                 Progress::WouldBlock => self.writable = false,
                 Progress::Done | Progress::PeerClosed => {}
@@ -408,7 +408,8 @@ impl Client {
         };
         let has_input = !self.inbox.is_empty() || (self.peer_closed && !self.eof_sent);
         let ready_for_input = has_input && conn.wants_read();
-        if !timeout && !ready_for_input {
+        // A pipelined work route uncovered by a write is logic too: a worker runs it.
+        if !timeout && !ready_for_input && conn.work().is_none() {
             return;
         }
         let Some(conn) = self.conn.take() else {
@@ -483,6 +484,8 @@ fn logic(task: Task, shared: &Shared) {
         if eof {
             conn.handle_eof(now);
         }
+        // A work route's logic runs here too, on the worker, while the main thread goes on.
+        server_common::work::run_due(&mut conn);
     }
     input.clear();
     // Err: the main thread has exited; the connection is dropped with the message.

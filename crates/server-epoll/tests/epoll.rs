@@ -292,3 +292,32 @@ fn keepalive_syscalls_per_request() {
         );
     }
 }
+
+/// The work routes show where each pattern runs a request's logic: while one connection's
+/// `/block/400` waits, a second connection's small request is answered after the wait by the
+/// single loop (it has one thread), and at once by the Reactor and the simulated Proactor (a
+/// worker waits, the loop goes on).
+#[test]
+fn only_the_patterns_with_a_pool_answer_while_a_request_blocks() {
+    for (pattern, stalls) in [
+        (&["--pattern", "single"][..], true),
+        (&["--pattern", "reactor", "--workers", "2"][..], false),
+        (&["--pattern", "proactor", "--workers", "2"][..], false),
+    ] {
+        let mut args = pattern.to_vec();
+        args.push("--work-routes");
+        let server = Server::start(BIN, &args);
+        let waited = conformance::lab::latency_behind_blocked_request(server.addr(), 400);
+        if stalls {
+            assert!(
+                waited >= Duration::from_millis(250),
+                "{pattern:?}: the loop should be busy waiting, yet answered in {waited:?}"
+            );
+        } else {
+            assert!(
+                waited < Duration::from_millis(250),
+                "{pattern:?}: a worker waits, the loop should answer at once, took {waited:?}"
+            );
+        }
+    }
+}

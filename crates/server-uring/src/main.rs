@@ -650,6 +650,9 @@ impl Server {
         if client.conn.is_closed() {
             return self.close(slot, CloseHow::Graceful);
         }
+        // A work route's logic (new input, or a pipelined request a send uncovered) runs here,
+        // on the ring's thread, between completions: every other connection waits meanwhile.
+        server_common::work::run_due(&mut client.conn);
         let (wants_write, wants_read) = (client.conn.wants_write(), client.conn.wants_read());
         let has_deadline = client.conn.deadline().is_some();
         if wants_write && self.submit_file_body(slot)? {

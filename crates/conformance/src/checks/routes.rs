@@ -308,3 +308,48 @@ pub fn bytes_over_limit(target: &Target) {
     let (conn, resp) = client::exchange(server.addr(), get("/bytes/5").as_bytes());
     expect_body(&conn, &resp, b"abcde", "/bytes/5");
 }
+
+/// `--work-routes`: `GET /cpu/US` and `/block/MS` are answered after the server ran the work
+/// (`/block/60` takes at least 60 ms), pipelined behind a file and in order; more than a second
+/// is `400`. Without the flag the paths are files like any other (`404`).
+pub fn work_routes(target: &Target) {
+    let plain = target.start();
+    let (conn, resp) = client::exchange(plain.addr(), get("/cpu/100").as_bytes());
+    conn.expect_status(&resp, 404);
+    let server = target.start_with(&["--work-routes"]);
+    let mut conn = Conn::open(server.addr());
+    let started = Instant::now();
+    conn.send(
+        format!(
+            "{}{}{}",
+            keepalive("GET", "/hello.txt"),
+            keepalive("GET", "/block/60"),
+            keepalive("GET", "/cpu/200")
+        )
+        .as_bytes(),
+    );
+    let file = conn.read_response();
+    expect_body(
+        &conn,
+        &file,
+        HELLO_TXT.as_bytes(),
+        "/hello.txt before the work",
+    );
+    let blocked = conn.read_response();
+    conn.expect_status(&blocked, 200);
+    expect_body(&conn, &blocked, b"blocked for 60 ms\n", "/block/60");
+    conn.check(
+        started.elapsed() >= Duration::from_millis(60),
+        "/block/60 is answered after 60 ms, not before",
+        &blocked,
+    );
+    let computed = conn.read_response();
+    conn.expect_status(&computed, 200);
+    expect_common_headers(&conn, &computed, false);
+    expect_body(&conn, &computed, b"computed for 200 us\n", "/cpu/200");
+    // A 400 closes its connection: one connection each.
+    for path in ["/cpu/1000001", "/block/1001", "/block/x"] {
+        let (conn, refused) = client::exchange(server.addr(), get(path).as_bytes());
+        conn.expect_status(&refused, 400);
+    }
+}

@@ -108,9 +108,30 @@ pub const SERVERS: &[ServerSpec] = &[
 /// read mode) — `sendfile` against copying is not one model against another.
 pub const NO_SENDFILE: (&str, &str) = ("server-epoll", "single-level-no-sendfile");
 
+/// The rows measured in the work groups: one of each place a request's logic can run — the one
+/// loop thread (`single-level`; every other single-threaded server runs its logic the same way),
+/// a pool (`reactor`, `proactor`, and `server-blocking --pool 32`), one loop per CPU (`multi`),
+/// a thread per connection, and the completion loop of `server-uring`. (Fewer rows keep the
+/// full matrix within its time budget.)
+const WORK_ROWS: &[(&str, &str)] = &[
+    ("server-blocking", "thread-per-conn"),
+    ("server-blocking", "pool-32"),
+    ("server-epoll", "single-level"),
+    ("server-epoll", "reactor-level"),
+    ("server-epoll", "proactor-level"),
+    ("server-epoll", "multi-level"),
+    ("server-uring", ""),
+];
+
+/// Every group but the work groups.
+const NOT_WORK: &[&str] = &["keepalive", "close", "idle", "rate", "upload", "large"];
+
 /// The groups a row takes part in, when it is not all of them.
 pub fn only_groups(server: &str, mode: &str) -> Option<&'static [&'static str]> {
-    ((server, mode) == NO_SENDFILE).then_some(&["large"][..])
+    if (server, mode) == NO_SENDFILE {
+        return Some(&["large"][..]);
+    }
+    (!WORK_ROWS.contains(&(server, mode))).then_some(NOT_WORK)
 }
 
 /// The reference row's name.
@@ -131,6 +152,19 @@ pub const FIXED_RATE: f64 = 5000.0;
 /// Active connections of the fixed-rate group.
 pub const RATE_CLIENTS: usize = 50;
 
+/// The work groups: requests whose *logic* computes (`/cpu/US`) or waits (`/block/MS`, as a
+/// database call does), served with `--work-routes`. They answer the course's question *when does
+/// a thread pool pay*, so the server gets every CPU of the run in these cells (see
+/// [`is_work_group`]).
+pub const WORK_GROUPS: [&str; 2] = ["block", "cpu"];
+/// Active connections of the work groups.
+pub const WORK_CLIENTS: usize = 20;
+
+/// Whether `group` is one of [`WORK_GROUPS`].
+pub fn is_work_group(group: &str) -> bool {
+    WORK_GROUPS.contains(&group)
+}
+
 /// The upload scenario's request body: `POST /echo` with 64 KiB, sent back by the server.
 pub const UPLOAD_BYTES: usize = 64 << 10;
 pub const FILE_64M: (&str, usize) = ("64m.bin", 64 << 20);
@@ -148,6 +182,9 @@ fn scenario(
         "idle" => format!("idle-{idle}"),
         "upload" => format!("upload-{}k", UPLOAD_BYTES >> 10),
         "rate" => format!("rate-{}-idle-{idle}", FIXED_RATE as u64),
+        // `file` is the route: "block/5" → block-5ms, "cpu/500" → cpu-500us.
+        "block" => format!("{}ms", file.replace('/', "-")),
+        "cpu" => format!("{}us", file.replace('/', "-")),
         _ => format!("large-{}", file.trim_end_matches(".bin")),
     };
     let upload = group == "upload";
@@ -238,6 +275,33 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             UPLOAD_BYTES >> 10
         ),
     ));
+    // When does a thread pool pay: logic that waits, then logic that computes.
+    let blocks: &[u64] = if quick { &[5] } else { &[1, 5, 20] };
+    for &ms in blocks {
+        list.push(scenario(
+            "block",
+            WORK_CLIENTS,
+            0,
+            &format!("block/{ms}"),
+            format!(
+                "Logic that waits: GET /block/{ms} (blocks {ms} ms, as a database call), \
+                 {WORK_CLIENTS} clients, the server on every CPU"
+            ),
+        ));
+    }
+    let cpus: &[u64] = if quick { &[500] } else { &[100, 500, 2000] };
+    for &us in cpus {
+        list.push(scenario(
+            "cpu",
+            WORK_CLIENTS,
+            0,
+            &format!("cpu/{us}"),
+            format!(
+                "Logic that computes: GET /cpu/{us} (about {us} µs of CPU), {WORK_CLIENTS} \
+                 clients, the server on every CPU"
+            ),
+        ));
+    }
     let large: &[(&str, usize)] = if quick {
         &[FILE_1M]
     } else {
@@ -290,6 +354,26 @@ mod tests {
     }
 
     #[test]
+    fn the_work_groups_measure_each_place_logic_runs() {
+        assert_eq!(only_groups("server-epoll", "reactor-level"), None);
+        assert_eq!(only_groups("server-blocking", "pool-32"), None);
+        let poll = only_groups("server-poll", "").expect("poll skips the work groups");
+        assert!(WORK_GROUPS.iter().all(|g| !poll.contains(g)));
+        assert!(poll.contains(&"idle") && poll.contains(&"large"));
+        assert_eq!(
+            only_groups(NO_SENDFILE.0, NO_SENDFILE.1),
+            Some(&["large"][..])
+        );
+        for (server, mode) in WORK_ROWS {
+            let spec = SERVERS
+                .iter()
+                .find(|s| s.name == *server)
+                .expect("a server");
+            assert!(spec.modes.iter().any(|m| m.0 == *mode), "{server} {mode}");
+        }
+    }
+
+    #[test]
     fn quick_matrix_is_smaller_and_ids_are_unique() {
         let full = scenarios(false);
         let quick = scenarios(true);
@@ -312,7 +396,24 @@ mod tests {
             full.iter()
                 .any(|s| s.id == "rate-5000-idle-9000" && s.rate == Some(5000.0))
         );
-        for group in ["keepalive", "close", "idle", "rate", "upload", "large"] {
+        assert!(
+            full.iter()
+                .any(|s| s.id == "block-20ms" && s.path == "/block/20")
+        );
+        assert!(
+            full.iter()
+                .any(|s| s.id == "cpu-2000us" && s.path == "/cpu/2000")
+        );
+        for group in [
+            "keepalive",
+            "close",
+            "idle",
+            "rate",
+            "upload",
+            "block",
+            "cpu",
+            "large",
+        ] {
             assert!(
                 quick.iter().any(|s| s.group == group),
                 "--quick has {group}"

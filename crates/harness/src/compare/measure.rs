@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use super::matrix::SMALL_FILE;
+use super::matrix::{SMALL_FILE, is_work_group};
 use super::probes::{
     ClientSample, CpuTimes, ProcSample, children_of, parse_served, parse_strace_summary,
 };
@@ -19,12 +19,22 @@ pub fn not_applicable(launcher: &Launcher, s: &Scenario) -> Option<String> {
     if matches!(launcher, Launcher::Nginx) && s.post_bytes.is_some() {
         return Some("nginx serves no /echo".into());
     }
+    if matches!(launcher, Launcher::Nginx) && is_work_group(&s.group) {
+        return Some("nginx has no /block or /cpu route".into());
+    }
     if let Launcher::Binary {
         only_groups: Some(groups),
         ..
     } = launcher
         && !groups.contains(&s.group.as_str())
     {
+        if is_work_group(&s.group) {
+            return Some(
+                "runs a request's logic on its one loop thread, as server-epoll single-level \
+                 does: measured there"
+                    .into(),
+            );
+        }
         return Some(format!("measured in the {} group only", groups.join(", ")));
     }
     if let Launcher::Binary {
@@ -43,7 +53,8 @@ pub fn not_applicable(launcher: &Launcher, s: &Scenario) -> Option<String> {
 
 /// One run of one cell: its figures, or why it has none (the cell is then n/a).
 pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<Run, String> {
-    let server = match start_server(ctx, launcher, None) {
+    let setup = ctx.setup_for(s);
+    let server = match start_server(ctx, launcher, &setup, None) {
         Ok(server) => server,
         Err(why) => return Err(format!("server failed to start: {why}")),
     };
@@ -55,7 +66,7 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
         }
     };
     let spec = cell_load_spec(ctx, s, server.addr);
-    let cpus = &ctx.server_cpus;
+    let cpus = &setup.cpus;
     let before = ProcSample::take(server.pid, cpus);
     let client_before = ClientSample::take(&ctx.load_cpus);
     let (mut after, mut client_after) = (None, None);
@@ -85,7 +96,7 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
         &stderr,
         churn,
         // The server's CPU time available in the window: shares are of all its CPUs.
-        load.seconds * ctx.server_cpus.len().max(1) as f64,
+        load.seconds * cpus.len().max(1) as f64,
     );
     let client = client_figures(
         &client_before,
@@ -208,7 +219,7 @@ pub fn trace_syscalls(
         .tempdir()
         .map_err(|e| e.to_string())?;
     let out = scratch.path().join("strace.txt");
-    let server = start_server(ctx, launcher, Some((strace, &out)))
+    let server = start_server(ctx, launcher, &ctx.setup(), Some((strace, &out)))
         .map_err(|e| format!("server failed to start under strace: {e}"))?;
     let spec = LoadSpec {
         target: Target {
@@ -286,7 +297,9 @@ fn cell_load_spec(ctx: &RunContext, s: &Scenario, addr: std::net::SocketAddr) ->
         rate: s.rate,
         close: s.close,
         post_bytes: s.post_bytes,
-        timeout: if s.group == "large" {
+        // A big body takes long to read; a single loop serving /block answers a client only
+        // after every other client's wait (20 × 20 ms, and more while connections arrive).
+        timeout: if s.group == "large" || is_work_group(&s.group) {
             ctx.timeout.max(Duration::from_secs(5))
         } else {
             ctx.timeout

@@ -14,6 +14,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::matrix::is_work_group;
+use crate::results::Scenario;
+
 use tempfile::TempDir;
 
 use super::nginx::{Nginx, free_port, write_nginx_conf};
@@ -152,6 +155,47 @@ pub struct RunContext {
     pub nginx: Option<Nginx>,
 }
 
+/// How one cell starts its server: the CPUs it is pinned to, and whether it answers the work
+/// routes.
+#[derive(Debug, Clone, Default)]
+pub struct CellSetup {
+    /// CPUs the server is pinned to (empty: not pinned).
+    pub cpus: Vec<usize>,
+    /// Pass `--work-routes` (the work groups).
+    pub work_routes: bool,
+}
+
+impl RunContext {
+    /// How the server of a cell of `s` starts. The work groups give it every CPU of the run (the
+    /// load generator's too: it needs little at these rates), so that a pool or one loop per
+    /// core can use more than one; every other group pins it to the server CPUs.
+    pub fn setup_for(&self, s: &Scenario) -> CellSetup {
+        if !is_work_group(&s.group) {
+            return self.setup();
+        }
+        let mut cpus: Vec<usize> = self
+            .server_cpus
+            .iter()
+            .chain(&self.load_cpus)
+            .copied()
+            .collect();
+        cpus.sort_unstable();
+        cpus.dedup();
+        CellSetup {
+            cpus,
+            work_routes: true,
+        }
+    }
+
+    /// The usual setup: the server CPUs, no work routes.
+    pub fn setup(&self) -> CellSetup {
+        CellSetup {
+            cpus: self.server_cpus.clone(),
+            work_routes: false,
+        }
+    }
+}
+
 /// A server process we started and must stop.
 #[derive(Debug)]
 pub struct Running {
@@ -205,6 +249,7 @@ impl Running {
 pub fn start_server(
     ctx: &RunContext,
     launcher: &Launcher,
+    setup: &CellSetup,
     wrapper: Option<(&Path, &Path)>,
 ) -> Result<Running, String> {
     let scratch = tempfile::Builder::new()
@@ -214,13 +259,16 @@ pub fn start_server(
     let stderr_path = scratch.path().join("stderr.log");
     let stderr = File::create(&stderr_path).map_err(|e| e.to_string())?;
     let (mut command, fixed_addr) = server_command(ctx, launcher, wrapper, scratch.path())?;
+    if setup.work_routes && matches!(launcher, Launcher::Binary { .. }) {
+        command.arg("--work-routes");
+    }
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr));
-    if !ctx.server_cpus.is_empty() {
+    if !setup.cpus.is_empty() {
         // The CPU set is built here, before fork; the child only passes it to the kernel.
-        let set = sys::CpuSet::of(&ctx.server_cpus).map_err(|e| e.to_string())?;
+        let set = sys::CpuSet::of(&setup.cpus).map_err(|e| e.to_string())?;
         // SAFETY: the closure runs in the child between fork and exec. It makes one
         // async-signal-safe syscall on a set prepared before fork, and its error is built from
         // the raw errno (`io::Error::last_os_error` does not allocate): no allocation, no locks.

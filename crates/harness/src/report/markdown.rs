@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::summary::summary;
+use crate::compare::matrix::is_work_group;
 use crate::load::LoadReport;
 
 use crate::results::{
@@ -37,6 +38,20 @@ pub(super) fn markdown(results: &Results, charts: &[(&str, &str, &str)]) -> Stri
         |s| format!("{} idle", s.idle),
     );
     rate_table(&mut md, results);
+    summary_table(
+        &mut md,
+        results,
+        "block",
+        "When does a thread pool pay? Requests/s when the logic waits (/block/MS)",
+        |s| format!("`{}`", s.path),
+    );
+    summary_table(
+        &mut md,
+        results,
+        "cpu",
+        "When does a thread pool pay? Requests/s when the logic computes (/cpu/US)",
+        |s| format!("`{}`", s.path),
+    );
     for scenario in &results.scenarios {
         scenario_table(&mut md, results, scenario);
     }
@@ -209,6 +224,17 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
         CLIENT_SATURATED * 100.0
     );
     steal_line(md, results);
+    if results.scenarios.iter().any(|sc| is_work_group(&sc.group)) {
+        let _ = writeln!(
+            md,
+            "The work groups (`/block/MS`, `/cpu/US`, served with `--work-routes`) run the server \
+             on every CPU of the run, the load's included ({}): there `reactor`, `proactor` and \
+             `multi` start one worker or loop per CPU, `server-blocking` a thread per connection \
+             (or its pool of 32), and the single loops stay single. The load needs little CPU at \
+             these rates, but it shares a CPU with the server.\n",
+            cpu_list_text(&all_cpus(s))
+        );
+    }
     if s.server_cpus.len() < 2 {
         let _ = writeln!(
             md,
@@ -216,9 +242,18 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
              ran on one CPU, so `reactor`, `proactor` and `multi` had one worker each (their \
              default is one per CPU they may use) and the thread pools shared that CPU with the \
              loop. Here those rows show what the pattern costs, not what a second core buys: \
-             read reactor or multi below single as overhead, not as a verdict on the pattern.\n"
+             read reactor or multi below single as overhead, not as a verdict on the pattern \
+             (the work groups, where the server has every CPU, show what the patterns are for).\n"
         );
     }
+}
+
+/// Every CPU of the run: the servers' and the load's.
+fn all_cpus(s: &crate::results::Settings) -> Vec<usize> {
+    let mut cpus: Vec<usize> = s.server_cpus.iter().chain(&s.load_cpus).copied().collect();
+    cpus.sort_unstable();
+    cpus.dedup();
+    cpus
 }
 
 /// One line on VM steal time: the largest share of a cell's window the hypervisor took from the

@@ -55,8 +55,8 @@ const fn own(
     }
 }
 
-use Metric::{CpuPerRequest, Rss, Threads, Throughput};
-use XAxis::{Clients, Idle};
+use Metric::{Computing, CpuPerRequest, Rss, Threads, Throughput, Waiting};
+use XAxis::{BlockMs, Clients, CpuUs, Idle};
 
 const EPOLL: RowId = ("server-epoll", "single-level");
 const NGINX: RowId = ("nginx", "1 worker");
@@ -127,8 +127,8 @@ pub(crate) const LESSONS: &[ChartSpec] = &[
         file: "lesson-epoll-patterns.svg",
         title: "The four epoll patterns: single loop, Reactor, Proactor, one loop per core",
         shows: "Handing each request to a pool (Reactor, Proactor) adds a wake-up and a queue per \
-                request; on few CPUs that costs more than it buys. The work routes /cpu and /block, \
-                where a pool pays, are not in this run.",
+                request; for a small static file that costs more than it buys. Where a pool pays: \
+                lesson-thread-pool.svg.",
         rows: &[
             ("server-epoll", "single-level"),
             ("server-epoll", "reactor-level"),
@@ -140,6 +140,38 @@ pub(crate) const LESSONS: &[ChartSpec] = &[
             panel("rate", Idle, CpuPerRequest),
             panel("idle", Idle, Throughput),
             panel("idle", Idle, Threads),
+        ],
+    },
+    ChartSpec {
+        file: "lesson-thread-pool.svg",
+        title: "When does a thread pool pay? Logic that waits, logic that computes",
+        shows: "Requests in their logic at once (requests/s × the work per request): when the \
+                logic waits (/block), one for a single loop, as many as a pool has workers, every \
+                client for a thread per connection; when it computes (/cpu), never more than the \
+                CPUs the threads may use.",
+        rows: &[
+            ("server-epoll", "single-level"),
+            ("server-epoll", "reactor-level"),
+            ("server-epoll", "proactor-level"),
+            ("server-epoll", "multi-level"),
+            ("server-blocking", "thread-per-conn"),
+            ("server-uring", ""),
+        ],
+        panels: &[
+            own(
+                "Logic that waits: GET /block/MS",
+                "block",
+                BlockMs,
+                Waiting,
+                &[],
+            ),
+            own(
+                "Logic that computes: GET /cpu/US",
+                "cpu",
+                CpuUs,
+                Computing,
+                &[],
+            ),
         ],
     },
     ChartSpec {

@@ -28,6 +28,7 @@ use lessons::{ChartSpec, LESSONS, PanelSpec};
 use lines::{Panel, Styles, draw_grid};
 use series::{Series, points, rows, scenarios};
 
+use crate::compare::matrix::is_work_group;
 use crate::results::{Results, Row};
 
 pub(super) fn chart_err<E: std::fmt::Display>(e: E) -> io::Error {
@@ -52,10 +53,13 @@ const LATENCY: (&str, &str) = ("latency.svg", "Latency per server");
 /// Draw every chart that this run has data for into `dir`; a chart that fails to draw is a
 /// warning, not a lost run.
 pub(crate) fn draw_all(results: &Results, dir: &Path) -> Vec<Drawn> {
-    let caption = style::caption(results);
+    let caption = style::caption(results, false);
+    let work_caption = style::caption(results, true);
     let mut drawn = Vec::new();
     for spec in LESSONS {
-        match draw_spec(results, dir, spec, &caption) {
+        let work_only = spec.panels.iter().all(|p| is_work_group(p.group));
+        let caption = if work_only { &work_caption } else { &caption };
+        match draw_spec(results, dir, spec, caption) {
             Ok(true) => drawn.push(Drawn {
                 file: spec.file,
                 title: spec.title.to_string(),
@@ -137,6 +141,8 @@ fn group_title(group: &str) -> &'static str {
         "close" => "a connection per request",
         "large" => "large files",
         "upload" => "64 KiB uploads",
+        "block" => "logic that waits (/block), server on every CPU",
+        "cpu" => "logic that computes (/cpu), server on every CPU",
         _ => "",
     }
 }
@@ -147,6 +153,8 @@ fn metric_title(metric: series::Metric) -> &'static str {
         series::Metric::CpuPerRequest => "CPU per request",
         series::Metric::Rss => "Memory",
         series::Metric::Threads => "Threads",
+        series::Metric::Waiting => "Waiting at once",
+        series::Metric::Computing => "Computing at once",
     }
 }
 

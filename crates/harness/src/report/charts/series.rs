@@ -16,6 +16,12 @@ pub(crate) enum Metric {
     Rss,
     /// Threads of the server.
     Threads,
+    /// Requests waiting in their logic at once (`/block`): requests per second × the time each
+    /// one waits (Little's law). 1 for one thread that does one at a time, N for a pool of N.
+    Waiting,
+    /// CPUs busy with the requests' logic (`/cpu`): requests per second × the CPU time each one
+    /// computes. It cannot pass the CPUs the server's threads may use.
+    Computing,
 }
 
 impl Metric {
@@ -25,6 +31,8 @@ impl Metric {
             Metric::CpuPerRequest => "server CPU µs per request",
             Metric::Rss => "peak RSS, MiB",
             Metric::Threads => "threads",
+            Metric::Waiting => "requests waiting at once (req/s × wait)",
+            Metric::Computing => "CPUs busy with the logic (req/s × CPU time)",
         }
     }
 
@@ -37,6 +45,8 @@ impl Metric {
             Metric::CpuPerRequest => cell.cpu_ms_per_1k_requests,
             Metric::Rss => Spread::of(servers().map(|s| s.peak_rss_kib as f64 / 1024.0)),
             Metric::Threads => Spread::of(servers().map(|s| s.threads as f64)),
+            // Scaled by the work per request in `points`, which knows the scenario.
+            Metric::Waiting | Metric::Computing => cell.requests_per_sec,
         }
     }
 }
@@ -48,6 +58,10 @@ pub(crate) enum XAxis {
     Clients,
     /// Idle connections held open beside the load (a linear axis: 0 is a point of its own).
     Idle,
+    /// Milliseconds each request's logic blocks (`/block/MS`; a log axis).
+    BlockMs,
+    /// Microseconds of CPU each request's logic computes (`/cpu/US`; a log axis).
+    CpuUs,
 }
 
 impl XAxis {
@@ -55,6 +69,13 @@ impl XAxis {
         match self {
             XAxis::Clients => s.clients as f64,
             XAxis::Idle => s.idle as f64,
+            // The amount is the last segment of the work route (`/block/20` → 20).
+            XAxis::BlockMs | XAxis::CpuUs => s
+                .path
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0.0),
         }
     }
 
@@ -62,11 +83,23 @@ impl XAxis {
         match self {
             XAxis::Clients => "active keep-alive clients (log scale)",
             XAxis::Idle => "idle connections",
+            XAxis::BlockMs => "ms each request blocks (log scale)",
+            XAxis::CpuUs => "µs of CPU each request computes (log scale)",
         }
     }
 
     pub(crate) fn is_log(self) -> bool {
-        self == XAxis::Clients
+        self != XAxis::Idle
+    }
+
+    /// Seconds of one unit of this axis (the work axes: ms and µs), for [`Metric::Waiting`] and
+    /// [`Metric::Computing`].
+    fn seconds_per_unit(self) -> f64 {
+        match self {
+            XAxis::BlockMs => 1e-3,
+            XAxis::CpuUs => 1e-6,
+            XAxis::Clients | XAxis::Idle => 0.0,
+        }
     }
 }
 
@@ -118,11 +151,16 @@ pub(crate) fn points(
                 return None;
             }
             let spread = metric.spread(cell)?;
+            let scale = if matches!(metric, Metric::Waiting | Metric::Computing) {
+                x.of(s) * x.seconds_per_unit()
+            } else {
+                1.0
+            };
             Some(Point {
                 x: x.of(s),
-                median: spread.median,
-                min: spread.min,
-                max: spread.max,
+                median: spread.median * scale,
+                min: spread.min * scale,
+                max: spread.max * scale,
                 failed: failed(cell),
             })
         })

@@ -38,16 +38,24 @@ pub(super) fn dash(mode_index: usize) -> (u32, u32) {
     DASHES[mode_index % DASHES.len()]
 }
 
-/// The line under every chart's title: where and when it was measured.
-pub(super) fn caption(results: &Results) -> String {
+/// The line under every chart's title: where and when it was measured. `server_on_all`: the
+/// chart shows the work groups only, whose server ran on every CPU of the run.
+pub(super) fn caption(results: &Results, server_on_all: bool) -> String {
     let m = &results.machine;
     let s = &results.settings;
     let date = results.started.get(..10).unwrap_or(&results.started);
+    let server = if server_on_all {
+        let mut all: Vec<usize> = s.server_cpus.iter().chain(&s.load_cpus).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        format!("server on every CPU ({})", cpu_list_text(&all))
+    } else {
+        format!("server on CPU {}", cpu_list_text(&s.server_cpus))
+    };
     format!(
-        "{date} · {} ({} CPUs) · server on CPU {} · load generator on CPU {}",
+        "{date} · {} ({} CPUs) · {server} · load generator on CPU {}",
         m.cpu_model,
         m.cpus,
-        cpu_list_text(&s.server_cpus),
         cpu_list_text(&s.load_cpus),
     )
 }
