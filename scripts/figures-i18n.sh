@@ -57,9 +57,10 @@ case "$mode" in
     else
       msginit --no-translator --no-wrap -l zh_CN.UTF-8 -i "$tmp/figures.pot" -o "$po"
     fi
-    # A label that is only a number (an axis tick, a count) reads the same in Chinese.
+    # A label that is only a number (an axis tick, a count, a clipped bar's "→ p99 N ms") reads
+    # the same in Chinese.
     msgen --no-wrap "$tmp/figures.pot" \
-      | msggrep --no-wrap --msgid -E -e '^[-+0-9.,:×%–~ ]*( ?(ms|µs|s|k|M|MiB|KiB|GiB|B))?$' \
+      | msggrep --no-wrap --msgid -E -e '^(→ p99 )?[-+0-9.,:×%–~↑ ]*( ?(ms|µs|s|k|M|MiB|KiB|GiB|B))?$' \
         -o "$tmp/numbers.po" || true
     if [ -s "$tmp/numbers.po" ]; then
       msgcat --no-wrap --use-first -o "$po" "$po" "$tmp/numbers.po"

@@ -4,6 +4,7 @@
 #   scripts/lab.sh --list       the labs, one line each
 #   scripts/lab.sh NAME         run lab NAME: build what it needs, run the demonstration (bounded
 #                               in time), print what happened and what to look at, stop everything
+#   LAB_LANG=zh scripts/lab.sh NAME   the same, narrated in Chinese (中文; also under a zh locale)
 #
 # Adding a lab: write scripts/labs/NAME.sh whose first comment line is `# NAME: one-line
 # description` (--list prints it), sourcing scripts/labs/lib.sh for the shared helpers; and a
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LABS=scripts/labs
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # Every lab's name: each scripts/labs/*.sh except the helpers in lib.sh.
 lab_names() {

@@ -12,6 +12,8 @@
 # Ctrl-C or an error. Network only on 127.0.0.1.
 
 set -euo pipefail
+# The narration's language, taken from the caller's locale before it is replaced just below.
+export LAB_LANG=${LAB_LANG:-${LC_ALL:-${LC_MESSAGES:-${LANG:-}}}}
 export LC_ALL=C # bytes, not characters: `read -N` and Content-Length agree
 
 # Every lab runs from the workspace root (the servers' default document root is ./www).
@@ -23,6 +25,15 @@ LAB_WATCHDOG=""  # the time bound's sleeper
 
 # Print a line of the lab's narration.
 say() { printf '%s\n' "$*"; }
+
+# Narrate in Chinese (中文) when LAB_LANG — or else the caller's locale (LC_ALL, LC_MESSAGES,
+# LANG) — starts with zh: `LAB_LANG=zh scripts/lab.sh NAME`. Otherwise in English.
+lab_zh() { [[ $LAB_LANG == zh* ]]; }
+
+# The English or the Chinese of one piece of narration: `say "$(t "answer" "回答")"`.
+t() {
+    if lab_zh; then printf '%s' "$2"; else printf '%s' "$1"; fi
+}
 
 # A heading: `lab_section "What happened"`.
 lab_section() { printf '\n== %s ==\n' "$*"; }

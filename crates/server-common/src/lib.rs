@@ -16,6 +16,7 @@
 //! | [`stats`] | counters printed once at exit (`served N requests on M connections`) |
 //! | [`errors`] | what an I/O error means to a server (`is_disconnect`), and error messages with context |
 //! | [`sys`] | the few raw syscalls the helpers need, each behind a small safe function |
+//! | [`work`] | running the logic of the work routes (`/cpu/US`, `/block/MS`) where the server runs logic |
 #![warn(missing_docs)]
 
 pub mod accept;

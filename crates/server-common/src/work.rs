@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use http_core::{Connection, Work};
 
+// ANCHOR: work_run_due
 /// Run every work the connection is waiting for (a pipelined request may need more once the
 /// first is answered), then tell it. Nothing happens unless the connection asks.
 pub fn run_due(conn: &mut Connection) {
@@ -29,6 +30,7 @@ pub fn run_due(conn: &mut Connection) {
         conn.work_done(Instant::now());
     }
 }
+// ANCHOR_END: work_run_due
 
 /// Do one piece of work on the calling thread.
 pub fn run(work: Work) {

@@ -92,6 +92,15 @@
 //! `--workers N` (default: one per CPU) sizes the pool (`reactor`, `proactor`) or the number of
 //! loops (`multi`); `single` ignores it.
 //!
+//! Which pattern pays depends on the logic. For a small static file the logic is microseconds,
+//! and every hand-off to a pool costs more than it saves. With `--work-routes`, `/block/MS`
+//! (logic that waits, as a database call does) and `/cpu/US` (logic that computes) are run where
+//! each pattern runs logic (`server_common::work::run_due`): `single` then waits for one request
+//! at a time, `reactor` and `proactor` for as many as they have workers, and for `/cpu` no
+//! pattern passes the CPUs it may use. The committed run's chart `lesson-thread-pool.svg` and its
+//! tables *When does a thread pool pay?* (`bench-results/README.md` names the latest run) measure
+//! it; course chapter 8 explains it.
+//!
 //! "Reactor" has two meanings, and these lessons use both, so here they are once. In the
 //! pattern literature (POSA, Schmidt's *Reactor*) it is a loop that waits for readiness and
 //! dispatches each event to its handler — every readiness server here is a Reactor in that sense,

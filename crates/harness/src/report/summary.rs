@@ -14,6 +14,7 @@ pub(super) fn summary(md: &mut String, results: &Results) {
         c10k_line(results),
         keepalive_line(results),
         rate_line(results),
+        thread_pool_line(results),
         syscall_line(results),
         reproducibility_line(results),
     ]
@@ -156,6 +157,69 @@ fn rate_line(results: &Results) -> Option<String> {
     }
     line.push('.');
     Some(line)
+}
+
+/// When a thread pool pays: at the longest `/block`, how many requests each kind of row waits
+/// for at once (req/s × the wait: Little's law), and at the longest `/cpu`, how many CPUs the
+/// logic keeps busy — for the single loop, the pool, one loop per CPU and a thread per
+/// connection.
+fn thread_pool_line(results: &Results) -> Option<String> {
+    const ROWS: [(&str, &str); 4] = [
+        ("server-epoll", "single-level"),
+        ("server-epoll", "reactor-level"),
+        ("server-epoll", "multi-level"),
+        ("server-blocking", "thread-per-conn"),
+    ];
+    let at_once = |s: &Scenario, unit: f64| -> Vec<String> {
+        let amount: f64 = s
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0);
+        ROWS.iter()
+            .filter_map(|(server, mode)| {
+                let row = results
+                    .rows
+                    .iter()
+                    .find(|r| r.server == *server && r.mode == *mode)?;
+                Some(format!(
+                    "`{}` {:.1}",
+                    row.label(),
+                    rps(row, &s.id)? * amount * unit
+                ))
+            })
+            .collect()
+    };
+    let block = group(results, "block").into_iter().next_back();
+    let cpu = group(results, "cpu").into_iter().next_back();
+    let mut parts = Vec::new();
+    if let Some(s) = block {
+        let waits = at_once(s, 1e-3);
+        if !waits.is_empty() {
+            parts.push(format!(
+                "with `{}`, requests waiting at once: {}",
+                s.path,
+                waits.join(", ")
+            ));
+        }
+    }
+    if let Some(s) = cpu {
+        let busy = at_once(s, 1e-6);
+        if !busy.is_empty() {
+            parts.push(format!(
+                "with `{}`, CPUs busy with the logic: {}",
+                s.path,
+                busy.join(", ")
+            ));
+        }
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "**When a thread pool pays** (req/s × the work per request, server on every CPU): {}.",
+            parts.join("; ")
+        )
+    })
 }
 
 /// The fewest and the most syscalls per request.
