@@ -224,6 +224,13 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
         CLIENT_SATURATED * 100.0
     );
     steal_line(md, results);
+    cpu_notes(md, results);
+}
+
+/// What the CPUs of the run mean for the patterns: the work groups' server on every CPU, and a
+/// warning when the other groups gave the server too few CPUs for the multi-threaded patterns.
+fn cpu_notes(md: &mut String, results: &Results) {
+    let s = &results.settings;
     if results.scenarios.iter().any(|sc| is_work_group(&sc.group)) {
         let _ = writeln!(
             md,
