@@ -350,10 +350,11 @@ impl Connection {
     /// queued. The server should run it right after the `handle_input` that made it due.
     pub fn work(&self) -> Option<Work> {
         match &self.state {
+            // (An aborted connection is in `Closing`: nothing is pending there.)
             ReadState::Respond {
                 work: Some(pending),
                 ..
-            } if !self.closed => Some(pending.work),
+            } => Some(pending.work),
             _ => None,
         }
     }
