@@ -34,6 +34,18 @@ pub struct Scenario {
     pub rate: Option<f64>,
 }
 
+impl Scenario {
+    /// The work a work-group request asks for, from its route: 20 for `/block/20` (ms) or
+    /// `/cpu/20` (µs); 0 for any other path.
+    pub fn work_amount(&self) -> f64 {
+        self.path
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
 /// A CPU list as text, `0,1`; `any` when empty (not pinned).
 pub fn cpu_list_text(cpus: &[usize]) -> String {
     if cpus.is_empty() {

@@ -171,12 +171,7 @@ fn thread_pool_line(results: &Results) -> Option<String> {
         ("server-blocking", "thread-per-conn"),
     ];
     let at_once = |s: &Scenario, unit: f64| -> Vec<String> {
-        let amount: f64 = s
-            .path
-            .rsplit('/')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0.0);
+        let amount = s.work_amount();
         ROWS.iter()
             .filter_map(|(server, mode)| {
                 let row = results
@@ -191,27 +186,17 @@ fn thread_pool_line(results: &Results) -> Option<String> {
             })
             .collect()
     };
-    let block = group(results, "block").into_iter().next_back();
-    let cpu = group(results, "cpu").into_iter().next_back();
     let mut parts = Vec::new();
-    if let Some(s) = block {
-        let waits = at_once(s, 1e-3);
-        if !waits.is_empty() {
-            parts.push(format!(
-                "with `{}`, requests waiting at once: {}",
-                s.path,
-                waits.join(", ")
-            ));
-        }
-    }
-    if let Some(s) = cpu {
-        let busy = at_once(s, 1e-6);
-        if !busy.is_empty() {
-            parts.push(format!(
-                "with `{}`, CPUs busy with the logic: {}",
-                s.path,
-                busy.join(", ")
-            ));
+    for (name, unit, what) in [
+        ("block", 1e-3, "requests waiting at once"),
+        ("cpu", 1e-6, "CPUs busy with the logic"),
+    ] {
+        let Some(s) = group(results, name).into_iter().next_back() else {
+            continue;
+        };
+        let figures = at_once(s, unit);
+        if !figures.is_empty() {
+            parts.push(format!("with `{}`, {what}: {}", s.path, figures.join(", ")));
         }
     }
     (!parts.is_empty()).then(|| {

@@ -69,13 +69,7 @@ impl XAxis {
         match self {
             XAxis::Clients => s.clients as f64,
             XAxis::Idle => s.idle as f64,
-            // The amount is the last segment of the work route (`/block/20` → 20).
-            XAxis::BlockMs | XAxis::CpuUs => s
-                .path
-                .rsplit('/')
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0.0),
+            XAxis::BlockMs | XAxis::CpuUs => s.work_amount(),
         }
     }
 
