@@ -17,7 +17,10 @@
 #   3. runs `wrk -t1 -c<conns> -d<secs>s --latency` pinned to CPU 1 against nginx, then starts each
 #      server (`CMD ARGS --addr 127.0.0.1:0`, pinned to CPU 0, port read from its announce line),
 #      runs the same wrk against it and stops it (SIGTERM, by PID);
-#   4. prints a Markdown table: name, req/s, ratio to nginx, p50/p99 latency, errors.
+#   4. prints a Markdown table: name, req/s, ratio to nginx, the server's CPU time per request
+#      and its ratio to nginx's, how busy the load generator's CPU was, p50/p99 latency, errors.
+#      When the load generator's CPU is (nearly) saturated, req/s measures the client, not the
+#      server: the table then says so, and CPU per request is the figure that compares servers.
 # Options:
 #   --root DIR     serve DIR instead of www/ (nginx's root, and `--root DIR` for every server);
 #   --repeat R     R rounds, each running nginx and then every server once (interleaved, so slow
@@ -146,19 +149,58 @@ if [ "${#crates[@]}" -gt 0 ]; then
   echo "wrk-vs-nginx: cargo build --release ${crates[*]}" >&2
   cargo build --release --quiet "${crates[@]}"
 fi
-# Run the load against $1 (a base URL); prints "req/s p50 p99 errors" (n/a on failure).
+# Run the load against $1 (a base URL) served by process $2; prints
+# "req/s p50 p99 errors cpu-us-per-request load-cpu-busy-%" (n/a where unknown).
 measure() {
+  local url=$1 pid=$2 cpu_before cpu_after busy_before busy_after figures
+  cpu_before=$(server_cpu_ticks "$pid")
+  busy_before=$(load_cpu_times)
   if [ "$use_ab" = 1 ]; then
-    measure_ab "$1"
+    figures=$(measure_ab "$url")
   else
-    measure_wrk "$1"
+    figures=$(measure_wrk "$url")
   fi
+  cpu_after=$(server_cpu_ticks "$pid")
+  busy_after=$(load_cpu_times)
+  awk -v f="$figures" -v c0="$cpu_before" -v c1="$cpu_after" -v hz="$(getconf CLK_TCK)" \
+      -v d="$duration" -v b0="$busy_before" -v b1="$busy_after" 'BEGIN {
+    split(f, x, " "); split(b0, p, " "); split(b1, q, " ")
+    cpu = "n/a"
+    if (x[1] ~ /^[0-9.]+$/ && x[1] > 0 && c0 != "" && c1 != "")
+      cpu = sprintf("%.2f", (c1 - c0) / hz * 1e6 / (x[1] * d))
+    busy = "n/a"
+    if (q[2] > p[2]) busy = sprintf("%.0f", 100 * (q[1] - p[1]) / (q[2] - p[2]))
+    print f, cpu, busy
+  }'
+}
+
+# CPU time (user + system, in clock ticks, every thread that ever ran) of process $1 and its
+# child processes (nginx serves from a worker process): fields 14 and 15 of proc(5) stat.
+server_cpu_ticks() {
+  local pid total=0 stat
+  for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    stat=${stat##*) } # the fields after the command name, which may hold spaces
+    read -ra f <<<"$stat"
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+
+# "busy total" jiffies of the load generator's CPU from /proc/stat (busy = all but idle and
+# iowait); empty when the load is not pinned to one CPU.
+load_cpu_times() {
+  [ "${#pin_load[@]}" -gt 0 ] || return 0
+  awk -v cpu="cpu${pin_load[2]}" '$1 == cpu {
+    total = 0; for (i = 2; i <= NF; i++) total += $i
+    print total - $5 - $6, total
+  }' /proc/stat
 }
 
 measure_wrk() {
   local url=$1$path log=$tmp/wrk.$RANDOM.log
   if ! "${pin_load[@]}" wrk -t1 -c"$conns" -d"${duration}s" --latency "$url" >"$log" 2>&1; then
-    echo "n/a n/a n/a wrk-failed"
+    echo "n/a n/a n/a wrk-failed n/a n/a"
     return
   fi
   awk '
@@ -175,7 +217,7 @@ measure_wrk() {
 measure_ab() {
   local url=$1$path log=$tmp/ab.$RANDOM.log
   if ! "${pin_load[@]}" ab -q -c "$conns" -t "$duration" -n 10000000 "$url" >"$log" 2>&1; then
-    echo "n/a n/a n/a ab-failed"
+    echo "n/a n/a n/a ab-failed n/a n/a"
     return
   fi
   awk '
@@ -262,7 +304,7 @@ CONF
   return 1
 }
 # One row per measured thing, in table order; $tmp/results.NAME holds one line per round:
-# "req/s p50 p99 errors".
+# "req/s p50 p99 errors cpu-us-per-request load-cpu-busy-%".
 rows=(nginx)
 [ "$nginx_cache" = 1 ] && rows+=(nginx+cache)
 rows+=("${names[@]}")
@@ -293,11 +335,11 @@ run_server() {
   if [ -z "$url" ]; then
     echo "wrk-vs-nginx: $name did not announce itself:" >&2
     cat "$tmp/$name.err" >&2
-    record "$name" "n/a n/a n/a did-not-start"
+    record "$name" "n/a n/a n/a did-not-start n/a n/a"
   elif ! answers "$url"; then
-    record "$name" "n/a n/a n/a no-200-for-$path"
+    record "$name" "n/a n/a n/a no-200-for-$path n/a n/a"
   else
-    record "$name" "$(measure "$url")"
+    record "$name" "$(measure "$url" "$pid")"
   fi
   stop "$pid"
 }
@@ -306,10 +348,10 @@ run_server() {
 run_nginx() {
   echo "wrk-vs-nginx: $1 ($("$nginx_bin" -v 2>&1 | sed 's/.*\///'), 1 worker)" >&2
   if start_nginx "$2"; then
-    record "$1" "$(measure "$nginx_url")"
+    record "$1" "$(measure "$nginx_url" "$nginx_pid")"
     stop "$nginx_pid"
   else
-    record "$1" "n/a n/a n/a did-not-start"
+    record "$1" "n/a n/a n/a did-not-start n/a n/a"
   fi
 }
 
@@ -324,7 +366,9 @@ for round in $(seq "$repeat"); do
 done
 
 # 4. The table. Per row: the median req/s (min–max over the rounds); the median of the
-# per-round ratios to row $2 (min–max); p50/p99 of the round closest to the median; errors summed
+# per-round ratios to row $2 (min–max); the same two for the server's CPU per request, its ratio
+# written as requests per CPU-second against row $2's (higher is cheaper, like req/s); the load
+# generator's median CPU busy share; p50/p99 of the round closest to the median; errors summed
 # (or why it failed).
 summary() {
   paste -d' ' "$tmp/results.$1" "$tmp/results.$2" | awk -v name="$1" '
@@ -333,23 +377,32 @@ summary() {
     }
     function median(a, n) { sort(a, n); return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
     function span(a, n, fmt) { sort(a, n); return (n > 1) ? sprintf(" (" fmt "–" fmt ")", a[1], a[n]) : "" }
+    function number(v) { return v ~ /^[0-9.]+$/ && v > 0 }
     $4 ~ /^[0-9]+$/ { errors += $4 }
     $4 !~ /^[0-9]+$/ { failed = $4 }
-    $1 ~ /^[0-9.]+$/ {
+    number($1) {
       n++; rps[n] = $1; copy[n] = $1; p50[n] = $2; p99[n] = $3
-      if ($5 ~ /^[0-9.]+$/ && $5 > 0) { m++; ratio[m] = $1 / $5; rcopy[m] = $1 / $5 }
+      if (number($7)) { m++; ratio[m] = $1 / $7; rcopy[m] = $1 / $7 }
+      if (number($5)) { k++; cpu[k] = $5; ccopy[k] = $5 }
+      if (number($5) && number($11)) { e++; eff[e] = $11 / $5; ecopy[e] = $11 / $5 }
+      if ($6 ~ /^[0-9]+$/) { b++; busy[b] = $6 }
     }
     END {
-      if (n == 0) { printf "| %s | n/a | n/a | n/a | n/a | %s |\n", name, failed; exit }
+      if (n == 0) { printf "| %s | n/a | n/a | n/a | n/a | n/a | n/a | n/a | %s |\n", name, failed; exit }
       md = median(copy, n)
       best = 1; bd = -1
       for (i = 1; i <= n; i++) { d = rps[i] - md; if (d < 0) d = -d; if (bd < 0 || d < bd) { bd = d; best = i } }
       cell = sprintf("%.0f", md) span(rps, n, "%.0f")
       r = (m > 0) ? sprintf("%.2f", median(rcopy, m)) span(ratio, m, "%.2f") : "n/a"
-      printf "| %s | %s | %s | %s | %s | %s |\n", name, cell, r, p50[best], p99[best], (failed != "" ? failed : errors)
+      c = (k > 0) ? sprintf("%.1f", median(ccopy, k)) span(cpu, k, "%.1f") : "n/a"
+      ce = (e > 0) ? sprintf("%.2f", median(ecopy, e)) span(eff, e, "%.2f") : "n/a"
+      lb = (b > 0) ? sprintf("%.0f %%", median(busy, b)) : "n/a"
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, cell, r, c, ce, lb, p50[best], p99[best], (failed != "" ? failed : errors)
     }'
 }
 
+load_name=wrk
+[ "$use_ab" = 1 ] && load_name=ab
 echo
 if [ "$use_ab" = 1 ]; then
   echo "ab -c$conns -t$duration (connection per request) http://127.0.0.1:PORT$path; $repeat round(s), interleaved; server on CPU 0, ab on CPU 1 ($(nproc) CPUs, $(uname -r))"
@@ -358,19 +411,29 @@ else
 fi
 [ -n "$doc_root" ] && echo "root: $doc_root"
 echo
+header="| server | req/s median (min–max) | vs nginx | server CPU µs/request | requests per CPU-second vs nginx |"
+rule="|---|---:|---:|---:|---:|"
 if [ "$nginx_cache" = 1 ]; then
-  echo "| server | req/s median (min–max) | vs nginx | vs nginx+cache | p50 | p99 | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
-else
-  echo "| server | req/s median (min–max) | vs nginx | p50 | p99 | errors |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  header="$header vs nginx+cache |"
+  rule="$rule---:|"
 fi
+echo "$header $load_name CPU busy | p50 | p99 | errors |"
+echo "$rule---:|---:|---:|---:|"
+saturated=0
 for row in "${rows[@]}"; do
   line=$(summary "$row" nginx)
   if [ "$nginx_cache" = 1 ]; then
-    # Insert the ratio to nginx+cache as the fourth column.
-    second=$(summary "$row" nginx+cache | awk -F'|' '{ print $4 }')
-    line=$(awk -F'|' -v s="$second" 'BEGIN { OFS = "|" } { $4 = $4 "|" s; print }' <<<"$line")
+    # Insert the CPU ratio to nginx+cache after the CPU ratio to nginx.
+    second=$(summary "$row" nginx+cache | awk -F'|' '{ print $6 }')
+    line=$(awk -F'|' -v s="$second" 'BEGIN { OFS = "|" } { $6 = $6 "|" s; print }' <<<"$line")
   fi
   echo "$line"
+  busy=$(awk -F'|' '{ print $(NF - 4) }' <<<"$line" | tr -dc '0-9')
+  if [ -n "$busy" ] && [ "$busy" -ge 95 ]; then
+    saturated=1
+  fi
 done
+if [ "$saturated" = 1 ]; then
+  echo
+  echo "$load_name kept its CPU at least 95 % busy in some rows: there req/s is the load generator's ceiling, not the server's, and the servers compare by CPU per request."
+fi

@@ -252,6 +252,8 @@ pub struct Conn {
     buf: Vec<u8>,
     /// Whether the peer closed (read returned 0 or the connection was reset).
     eof: bool,
+    /// Whether that end was a reset (`ECONNRESET`) rather than a FIN.
+    reset: bool,
     sent_log: Vec<u8>,
     sent_total: usize,
     received_log: Vec<u8>,
@@ -282,6 +284,7 @@ impl Conn {
             stream,
             buf: Vec::new(),
             eof: false,
+            reset: false,
             sent_log: Vec::new(),
             sent_total: 0,
             received_log: Vec::new(),
@@ -355,6 +358,7 @@ impl Conn {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) if is_reset(&err) => {
                     self.eof = true;
+                    self.reset = true;
                     return Ok(0);
                 }
                 Err(err) => return Err(err),
@@ -518,6 +522,18 @@ impl Conn {
                     ) => {}
                 Err(err) => return Err(format!("read failed: {err}")),
             }
+        }
+    }
+
+    /// Assert that the server closes the connection within [`TIMEOUT`] without sending more,
+    /// and with a FIN: a reset (which [`Conn::expect_closed`] also accepts) fails.
+    #[track_caller]
+    pub fn expect_fin(&mut self, why: &str) {
+        self.expect_closed(why);
+        if self.reset {
+            self.fail(&format!(
+                "{why}: the connection was reset, not closed with a FIN"
+            ));
         }
     }
 

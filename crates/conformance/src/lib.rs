@@ -156,6 +156,7 @@ macro_rules! __for_each_check {
             http10_closes,
             http10_keepalive,
             connection_close_honoured,
+            close_with_unread_input_ends_with_fin,
             half_close_still_answered,
             pipelining_order,
             byte_at_a_time,

@@ -124,6 +124,10 @@ pub struct Connection {
     responses_sent: u64,
     peer_eof: bool,
     closed: bool,
+    /// Bytes from the peer were, or may still be, left unread: a rejected request (its body or
+    /// the rest of its head may still be coming), or input after the request that closes the
+    /// connection ([`Connection::needs_lingering_close`]).
+    unread_input: bool,
 }
 
 impl Connection {
@@ -143,6 +147,7 @@ impl Connection {
             responses_sent: 0,
             peer_eof: false,
             closed: false,
+            unread_input: false,
         }
     }
 
@@ -158,6 +163,7 @@ impl Connection {
         if matches!(self.state, ReadState::Closing) {
             // We will answer nothing more: the bytes are dropped (the server discards the rest
             // when it closes).
+            self.unread_input = true;
             return;
         }
         if self.in_pos == self.input.len() {
@@ -511,6 +517,24 @@ impl Connection {
     }
     // ANCHOR_END: timers_idle_deadline
 
+    // ANCHOR: lingering_close
+    /// Whether closing the socket needs care about input: the peer may still send, or has
+    /// sent, bytes this connection did not read — the body of a request it refused, or requests
+    /// pipelined after the one that closes the connection. Closing a socket with unread input
+    /// makes Linux answer with a reset instead of a FIN (RFC 1122 §4.2.2.13: "data was lost"), and a
+    /// reset can destroy the response before the peer has read it (RFC 9112 §9.6). So the
+    /// server half-closes first and discards what comes: a *lingering close*.
+    ///
+    /// `false` after a request that was read to its end with nothing behind it, or once the
+    /// peer closed its sending half: if the server also knows its socket held nothing more at
+    /// its last read, a plain `close` sends a FIN and loses nothing. That is nginx's heuristic
+    /// (`lingering_close on`: linger only "if heuristics suggest that a client may be sending
+    /// more data"), and it saves a connection-per-request exchange two syscalls.
+    pub fn needs_lingering_close(&self) -> bool {
+        self.unread_input && !self.peer_eof
+    }
+    // ANCHOR_END: lingering_close
+
     /// Where the main state machine is.
     pub fn phase(&self) -> Phase {
         if self.is_closed() {
@@ -590,6 +614,8 @@ impl Connection {
                         break;
                     }
                     self.state = if close {
+                        // Whatever follows the request that closes the connection is never read.
+                        self.unread_input |= pos < buf.len();
                         ReadState::Closing
                     } else {
                         ReadState::RequestLine
@@ -816,6 +842,8 @@ impl Connection {
             });
         }
         self.state = ReadState::Closing;
+        // The peer may still be sending the request we refused (its body, the rest of its head).
+        self.unread_input = true;
     }
 
     /// Write the head (and an in-memory body) into `out`, or set up a streaming `source`.

@@ -39,6 +39,11 @@ pub enum Progress {
     Done,
     /// `read` returned 0: the peer will send nothing more.
     PeerClosed,
+    /// Like `Done`, and the last read came back shorter than the buffer: the socket held less
+    /// than we asked for, so its receive queue was empty right after (what `EAGAIN` would have
+    /// said, without the extra `read`). A server that closes now can skip the lingering close
+    /// ([`close_finished`]).
+    Drained,
 }
 
 /// What the server should wait for next, derived from the connection's state.
@@ -76,9 +81,16 @@ pub fn read_ready<S: Read>(
     mode: ReadMode,
     now: Instant,
 ) -> io::Result<Progress> {
+    // Whether the last read came back shorter than the buffer: TCP's `recv` hands over all it
+    // has, up to the buffer's size, so the socket was empty right after it.
+    let mut short = false;
     loop {
         if !conn.wants_read() {
-            return Ok(Progress::Done);
+            return Ok(if short {
+                Progress::Drained
+            } else {
+                Progress::Done
+            });
         }
         match stream.read(buf) {
             // Zero bytes from a stream socket is end-of-file: the peer shut down its sending half.
@@ -90,10 +102,15 @@ pub fn read_ready<S: Read>(
                 conn.handle_input(&buf[..n], now);
                 // The logic of a work route runs here, on the thread that runs http-core.
                 crate::work::run_due(conn);
-                // A short read means the socket is (very likely) drained; in `Once` mode we stop
-                // either way and let level-triggered readiness call us again.
+                short = n < buf.len();
+                // In `Once` mode we stop after one read and let level-triggered readiness call
+                // us again if bytes remain.
                 if mode == ReadMode::Once {
-                    return Ok(Progress::Done);
+                    return Ok(if short {
+                        Progress::Drained
+                    } else {
+                        Progress::Done
+                    });
                 }
             }
             // Nothing (more) to read: the normal way a non-blocking read loop ends.
@@ -231,6 +248,17 @@ fn retry_interrupted(mut read: impl FnMut() -> io::Result<usize>) -> io::Result<
     }
 }
 
+/// Close a finished connection, lingering only when input may be left unread: when `http-core`
+/// says so ([`Connection::needs_lingering_close`]) or the socket was not seen empty at the last
+/// read (`socket_drained`: the last read returned [`Progress::Drained`], [`Progress::WouldBlock`]
+/// or [`Progress::PeerClosed`]). Otherwise a plain `close` sends a FIN and loses nothing, and a
+/// connection-per-request exchange saves `shutdown` and one `recv`, as nginx does.
+pub fn close_finished<S: AsFd>(stream: &S, conn: &Connection, socket_drained: bool) {
+    if conn.needs_lingering_close() || !socket_drained {
+        close_gracefully(stream);
+    }
+}
+
 /// Close a finished connection politely: send our FIN first (`shutdown(SHUT_WR)`), then discard
 /// whatever the peer already sent that we will never read. Closing a socket with unread input
 /// makes Linux send a reset, which can destroy a response the peer has not read yet (a `413`
@@ -349,7 +377,11 @@ mod tests {
             ReadMode::Once,
             Instant::now(),
         );
-        assert_eq!(progress.expect("no error"), Progress::Done);
+        assert_eq!(
+            progress.expect("no error"),
+            Progress::Drained,
+            "fewer bytes than the buffer holds: the socket is empty"
+        );
         assert!(conn.wants_write(), "the request was read and answered");
     }
 
@@ -379,7 +411,8 @@ mod tests {
         let (head, tail) = REQUEST.split_at(10);
         let (mut stream, mut conn) = (Scripted::new(), conn());
         stream.reads.extend([Ok(head.to_vec()), Ok(tail.to_vec())]);
-        let progress = read_ready(&mut stream, &mut conn, &mut buf, ReadMode::Once, now);
+        // A read that fills the buffer says nothing about what is left: `Done`, not `Drained`.
+        let progress = read_ready(&mut stream, &mut conn, &mut buf[..10], ReadMode::Once, now);
         assert_eq!(progress.expect("no error"), Progress::Done);
         assert_eq!(
             stream.reads.len(),

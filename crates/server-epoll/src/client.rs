@@ -29,6 +29,9 @@ pub(crate) struct Client {
     /// `read` returned 0: the peer sends nothing more; never wait for input again (a closed read
     /// side stays readable forever: level-triggered, waiting for it would spin).
     peer_closed: bool,
+    /// The socket was empty after our last read (a short read, `EAGAIN`, or end of file): if
+    /// http-core also left nothing unread, closing needs no lingering ([`pump::close_finished`]).
+    drained: bool,
 }
 
 impl Client {
@@ -40,6 +43,7 @@ impl Client {
             readable: false,
             writable: true, // a fresh socket has an empty send buffer
             peer_closed: false,
+            drained: false,
         };
         client.registered = client.wanted(trigger);
         client
@@ -93,12 +97,14 @@ impl Client {
             Trigger::Edge => ReadMode::UntilWouldBlock,
         };
         // Err (ECONNRESET…) goes up: the caller closes the connection.
-        match pump::read_ready(&mut self.stream, &mut self.conn, buf, mode, now)? {
+        let progress = pump::read_ready(&mut self.stream, &mut self.conn, buf, mode, now)?;
+        self.drained = progress != Progress::Done;
+        match progress {
             // Drained: nothing more until the next report.
             Progress::WouldBlock => self.readable = false,
             // One read (level: reported again if bytes remain), or http-core wants no more now
             // (edge: `readable` stays set, so we come back once it does).
-            Progress::Done => {
+            Progress::Done | Progress::Drained => {
                 if mode == ReadMode::Once {
                     self.readable = false;
                 }
@@ -119,7 +125,7 @@ impl Client {
             // The send buffer is full (a slow reader): wait for EPOLLOUT.
             Progress::WouldBlock => self.writable = false,
             // Everything is written (partial writes were retried inside).
-            Progress::Done | Progress::PeerClosed => {}
+            Progress::Done | Progress::PeerClosed | Progress::Drained => {}
         }
         Ok(())
     }
@@ -180,7 +186,8 @@ impl Client {
     /// a `dup` of the socket elsewhere would keep it registered (epoll(7), Q6).
     pub(crate) fn close(self, politely: bool) {
         if politely {
-            pump::close_gracefully(&self.stream);
+            // Lingering (shutdown, discard what came) only if input may be left unread.
+            pump::close_finished(&self.stream, &self.conn, self.drained);
         }
         stats::connection_closed(self.conn.responses_sent());
     }

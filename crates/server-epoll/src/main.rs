@@ -22,8 +22,11 @@
 //!                    epoll_ctl(MOD) only if what we wait for changed (e.g. add EPOLLOUT when the
 //!                    send buffer is full, drop it when the response is out)
 //!   deadline passed → handle_timeout → maybe a 408, close
-//!   finished       → shutdown(SHUT_WR), close       (closing removes it from epoll: it is
+//!   finished       → close                           (closing removes it from epoll: it is
 //!                                                    the socket's only descriptor, epoll(7) Q6)
+//!                    preceded by shutdown(SHUT_WR) and a last read only if input may be left
+//!                    unread: http-core's needs_lingering_close, or a last read that filled
+//!                    the buffer (pump::close_finished; nginx's lingering_close heuristic)
 //! ```
 //!
 //! What a keep-alive request costs, counted with `strace -c` (20,000 requests, 50 connections):

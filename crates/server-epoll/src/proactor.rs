@@ -394,7 +394,7 @@ impl Client {
             match pump::write_output(&mut self.stream, conn, zero_copy, now)? {
                 // The send buffer is full (a slow reader): wait for EPOLLOUT.
                 Progress::WouldBlock => self.writable = false,
-                Progress::Done | Progress::PeerClosed => {}
+                Progress::Done | Progress::PeerClosed | Progress::Drained => {}
             }
         }
         Ok(())

@@ -256,7 +256,7 @@ impl EventLoop {
         );
         match read {
             // Bytes were read and fed to the connection (one read per pass keeps it fair).
-            Ok(Progress::Done) => self.progress = true,
+            Ok(Progress::Done | Progress::Drained) => self.progress = true,
             // EAGAIN: nothing arrived yet; the usual answer to a guess. Try again next pass.
             Ok(Progress::WouldBlock) => {}
             // `read` returned 0: the peer sent FIN; we may still owe it a response.
@@ -286,8 +286,8 @@ impl EventLoop {
             // The send buffer is full (a slow reader), possibly after a short write: try again
             // next pass. (Counted as no progress, so a stalled reader lets the loop back off.)
             Ok(Progress::WouldBlock) => {}
-            // Writing never reports end-of-file.
-            Ok(Progress::PeerClosed) => {}
+            // Writing never reports end-of-file, nor a drained socket.
+            Ok(Progress::PeerClosed | Progress::Drained) => {}
             // EPIPE / ECONNRESET: the peer is gone.
             Err(_) => return self.close(fd, false),
         }

@@ -274,7 +274,7 @@ impl EventLoop {
         );
         match read {
             // Bytes were read and fed to the connection.
-            Ok(Progress::Done) => {}
+            Ok(Progress::Done | Progress::Drained) => {}
             // EAGAIN despite POLLIN: a spurious wake-up; wait again.
             Ok(Progress::WouldBlock) => {}
             // `read` returned 0: the peer sent FIN; we may still owe it a response.
@@ -300,8 +300,8 @@ impl EventLoop {
             // A short write then EAGAIN: the send buffer is full (a slow reader); POLLOUT will
             // say when it drains.
             Ok(Progress::WouldBlock) => {}
-            // Writing never reports end-of-file.
-            Ok(Progress::PeerClosed) => {}
+            // Writing never reports end-of-file, nor a drained socket.
+            Ok(Progress::PeerClosed | Progress::Drained) => {}
             // EPIPE / ECONNRESET: the peer is gone.
             Err(_) => return self.close(fd, false),
         }

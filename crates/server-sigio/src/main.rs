@@ -455,7 +455,9 @@ fn exchange(client: &mut Client, buf: &mut [u8], now: Instant) -> io::Result<()>
         };
         // `Done` from the read side means "stopped because the connection did not want more";
         // if it wants more now (its response went out), bytes may be waiting in the socket.
-        let read_again = read == Progress::Done && client.conn.wants_read() && !client.peer_closed;
+        let read_again = matches!(read, Progress::Done | Progress::Drained)
+            && client.conn.wants_read()
+            && !client.peer_closed;
         // All output written, but reading may have produced more (e.g. the next pipelined one).
         let write_again = wrote == Progress::Done && client.conn.wants_write();
         if !(read_again || write_again) {

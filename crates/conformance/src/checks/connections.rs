@@ -71,6 +71,22 @@ pub fn connection_close_honoured(target: &Target) {
     conn.expect_closed("after Connection: close the server closes");
 }
 
+/// Bytes behind the request that closes the connection — more than one 64 KiB read takes — are
+/// never answered, and must not turn the server's FIN into a reset (Linux resets a connection
+/// closed with unread input): the response arrives, then a clean end of stream. So the server
+/// lingers (half-close, discard what came). A server that skips lingering when nothing looks
+/// unread (`server-epoll`, as nginx does) must see it here: http-core holds unparsed bytes.
+pub fn close_with_unread_input_ends_with_fin(target: &Target) {
+    let server = target.start();
+    let mut conn = Conn::open(server.addr());
+    let mut input = get("/hello.txt").into_bytes();
+    input.extend(std::iter::repeat_n(b'x', 70 * 1024));
+    conn.send(&input);
+    let resp = conn.read_response();
+    expect_file(&conn, &resp, HELLO_TXT.as_bytes(), "text/plain");
+    conn.expect_fin("after Connection: close with unread input behind it");
+}
+
 /// A client that half-closes (`shutdown(SHUT_WR)`) right after its requests still gets every
 /// response, then the server closes; also when the EOF is read while a response is still being
 /// written.
