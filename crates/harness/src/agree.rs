@@ -6,20 +6,111 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{CONTROL, CONTROL_COPY, Cell, Results, Row};
+use crate::results::{CONTROL, CONTROL_COPY, Cell, Results, Row, Run, STEAL_REMEASURE, Spread};
 
 /// Two medians agree when they differ by at most this share of their mean.
 pub const TOLERANCE: f64 = 0.10;
 /// The share of compared cells that must agree, per gated metric.
 pub const GATE: f64 = 0.90;
 
-/// One compared figure: where it is, and the two medians.
+/// Fewer requests than this in a run: a response still in flight when the window closes (its
+/// CPU counted, the request not) moves CPU per request by a visible share.
+pub const FEW_REQUESTS: u64 = 1_000;
+
+/// One compared figure: where it is, the two medians, and what each run says about its own
+/// noise (per-cell metrics only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pair {
     pub row: String,
     pub cell: String,
     pub a: f64,
     pub b: f64,
+    pub noise: Option<Noise>,
+}
+
+/// What the runs of a cell say about its noise, in both runs together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    /// The largest steal share any run saw, on the server's or the load generator's CPUs.
+    pub max_steal: f64,
+    /// The fewest requests any run completed.
+    pub min_requests: u64,
+    /// (max − min) / median of the figure over the runs of cell A, and of cell B.
+    pub spread_a: f64,
+    pub spread_b: f64,
+}
+
+/// Why two medians did not agree, as far as the runs can tell; the first that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// A run saw steal of at least [`STEAL_REMEASURE`].
+    Steal,
+    /// A run completed fewer than [`FEW_REQUESTS`] requests.
+    FewRequests,
+    /// The runs inside one run already spread by more than twice the tolerance.
+    NoisyCell,
+    /// Each run steady, the medians apart in the direction the whole run moved.
+    RunWideShift,
+    /// Each run steady, the medians apart against the direction the whole run moved.
+    Steady,
+}
+
+impl Reason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Steal => {
+                "steal: a run lost at least 5 % of a CPU to other guests (after up to two \
+                 attempts to measure it again)"
+            }
+            Reason::FewRequests => {
+                "few requests: fewer than 1,000 per run, so the responses still in flight at \
+                 the end of the window weigh"
+            }
+            Reason::NoisyCell => "noisy cell: its own runs spread by more than 20 % in one run",
+            Reason::RunWideShift => {
+                "run-wide shift: each run steady, apart in the direction the whole run moved"
+            }
+            Reason::Steady => "each run steady, apart against the run-wide direction",
+        }
+    }
+}
+
+impl Pair {
+    /// Why this pair disagrees (`None` for a figure without runs, such as syscalls per
+    /// request); `shift` is the run-wide ratio b/a ([`run_wide_ratio`]).
+    pub fn reason(&self, shift: f64) -> Option<Reason> {
+        let noise = self.noise?;
+        Some(if noise.max_steal >= STEAL_REMEASURE {
+            Reason::Steal
+        } else if noise.min_requests < FEW_REQUESTS {
+            Reason::FewRequests
+        } else if noise.spread_a.max(noise.spread_b) > 2.0 * TOLERANCE {
+            Reason::NoisyCell
+        } else if (self.b >= self.a) == (shift >= 1.0) {
+            Reason::RunWideShift
+        } else {
+            Reason::Steady
+        })
+    }
+}
+
+/// The median ratio b/a over the pairs: how much the whole second run moved (1 when empty).
+pub fn run_wide_ratio(pairs: &[Pair]) -> f64 {
+    let mut ratios: Vec<f64> = pairs
+        .iter()
+        .filter(|p| p.a > 0.0 && p.b > 0.0)
+        .map(|p| p.b / p.a)
+        .collect();
+    if ratios.is_empty() {
+        return 1.0;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    if n % 2 == 1 {
+        ratios[n / 2]
+    } else {
+        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+    }
 }
 
 impl Pair {
@@ -70,8 +161,27 @@ fn healthy(cell: &Cell) -> bool {
     cell.na.is_none() && cell.load.is_some() && cell.errors() == 0
 }
 
-/// Per-cell pairs of `figure` over the rows and scenarios both runs have.
-fn cell_pairs(a: &Results, b: &Results, figure: impl Fn(&Cell) -> Option<f64>) -> Vec<Pair> {
+/// What the runs of cells `a` and `b` say about their noise; `spread` reads a cell's spread of
+/// the compared figure.
+fn noise(a: &Cell, b: &Cell, spread: &impl Fn(&Cell) -> Option<Spread>) -> Noise {
+    let runs = a.runs.iter().chain(&b.runs);
+    let max_steal = runs.clone().map(Run::max_steal).fold(0.0, f64::max);
+    let min_requests = runs.map(|r| r.load.requests).min().unwrap_or(0);
+    let width = |cell: &Cell| {
+        spread(cell)
+            .filter(|s| s.median > 0.0)
+            .map_or(0.0, |s| (s.max - s.min) / s.median)
+    };
+    Noise {
+        max_steal,
+        min_requests,
+        spread_a: width(a),
+        spread_b: width(b),
+    }
+}
+
+/// Per-cell pairs of the median of `spread` over the rows and scenarios both runs have.
+fn cell_pairs(a: &Results, b: &Results, spread: impl Fn(&Cell) -> Option<Spread>) -> Vec<Pair> {
     let mut pairs = Vec::new();
     for row_a in &a.rows {
         let Some(row_b) = same_row(b, row_a) else {
@@ -84,12 +194,13 @@ fn cell_pairs(a: &Results, b: &Results, figure: impl Fn(&Cell) -> Option<f64>) -
             if !(healthy(cell_a) && healthy(cell_b)) {
                 continue;
             }
-            if let (Some(x), Some(y)) = (figure(cell_a), figure(cell_b)) {
+            if let (Some(x), Some(y)) = (spread(cell_a), spread(cell_b)) {
                 pairs.push(Pair {
                     row: row_a.label(),
                     cell: id.clone(),
-                    a: x,
-                    b: y,
+                    a: x.median,
+                    b: y.median,
+                    noise: Some(noise(cell_a, cell_b, &spread)),
                 });
             }
         }
@@ -118,6 +229,7 @@ fn syscall_pairs(a: &Results, b: &Results) -> Vec<Pair> {
                 cell: "syscalls per request".into(),
                 a: x.total_per_request,
                 b: y.total_per_request,
+                noise: None,
             })
         })
         .collect()
@@ -129,7 +241,7 @@ pub fn compare(a: &Results, b: &Results) -> Vec<MetricAgreement> {
         MetricAgreement {
             name: "server CPU per request",
             gated: true,
-            pairs: cell_pairs(a, b, |c| c.cpu_ms_per_1k_requests.map(|s| s.median)),
+            pairs: cell_pairs(a, b, |c| c.cpu_ms_per_1k_requests),
         },
         MetricAgreement {
             name: "syscalls per request",
@@ -139,12 +251,12 @@ pub fn compare(a: &Results, b: &Results) -> Vec<MetricAgreement> {
         MetricAgreement {
             name: "requests/s",
             gated: false,
-            pairs: cell_pairs(a, b, |c| c.requests_per_sec.map(|s| s.median)),
+            pairs: cell_pairs(a, b, |c| c.requests_per_sec),
         },
         MetricAgreement {
             name: "p99 latency",
             gated: false,
-            pairs: cell_pairs(a, b, |c| c.p99_us.map(|s| s.median)),
+            pairs: cell_pairs(a, b, |c| c.p99_us),
         },
     ]
 }
@@ -175,6 +287,7 @@ pub fn control_spread(results: &Results) -> Option<(f64, f64, usize)> {
                 cell: String::new(),
                 a: x,
                 b: y,
+                noise: None,
             }
             .difference(),
             _ => 0.0,
@@ -237,32 +350,115 @@ pub fn report(a_name: &str, a: &Results, b_name: &str, b: &Results) -> (String, 
         }
     }
     for m in metrics.iter().filter(|m| m.gated) {
-        let mut off: Vec<&Pair> = m.pairs.iter().filter(|p| !p.agrees()).collect();
-        if off.is_empty() {
-            continue;
-        }
-        off.sort_by(|x, y| y.difference().total_cmp(&x.difference()));
-        let _ = writeln!(
-            md,
-            "## {}: the cells that did not agree\n\n| row | cell | {a_name} | {b_name} | apart |\n\
-             |---|---|--:|--:|--:|",
-            m.name
-        );
-        for p in off {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.2} | {:.2} | {:.0} % |",
-                p.row,
-                p.cell,
-                p.a,
-                p.b,
-                p.difference() * 100.0
-            );
-        }
-        let _ = writeln!(md);
+        disagreements(&mut md, m, a_name, b_name, a);
     }
     let pass = metrics.iter().all(MetricAgreement::passes);
     (md, pass)
+}
+
+/// The part of the report for one gated metric: how the whole run moved, agreement by scenario
+/// group, why the cells that did not agree did not, and every such cell with its reason.
+fn disagreements(md: &mut String, m: &MetricAgreement, a_name: &str, b_name: &str, a: &Results) {
+    let off: Vec<&Pair> = m.pairs.iter().filter(|p| !p.agrees()).collect();
+    if off.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## {}: where the runs differ\n", m.name);
+    let shift = run_wide_ratio(&m.pairs);
+    if m.pairs.iter().any(|p| p.noise.is_some()) {
+        let rescaled = m
+            .pairs
+            .iter()
+            .filter(|p| {
+                Pair {
+                    b: p.b / shift,
+                    ..(*p).clone()
+                }
+                .agrees()
+            })
+            .count();
+        let _ = writeln!(
+            md,
+            "**The whole run moved.** Cell by cell, `{b_name}` measured {:.0} % of `{a_name}` \
+             (the median ratio over {} cells). Divide every figure of `{b_name}` by that ratio \
+             and {} cells ({:.0} %) agree: that share of the disagreement is the machine \
+             changing between the runs, not the cells. (An explanation, not the gate.)\n",
+            shift * 100.0,
+            m.pairs.len(),
+            rescaled,
+            rescaled as f64 * 100.0 / m.pairs.len() as f64
+        );
+        by_group(md, m, a);
+        let mut counts = std::collections::BTreeMap::new();
+        for p in &off {
+            if let Some(r) = p.reason(shift) {
+                *counts.entry(r).or_insert(0usize) += 1;
+            }
+        }
+        let _ = writeln!(md, "| why the cell did not agree | cells |\n|---|--:|");
+        for (reason, n) in counts {
+            let _ = writeln!(md, "| {} | {n} |", reason.describe());
+        }
+        let _ = writeln!(md);
+    }
+    let mut off = off;
+    off.sort_by(|x, y| y.difference().total_cmp(&x.difference()));
+    let _ = writeln!(
+        md,
+        "### The cells that did not agree\n\n| row | cell | {a_name} | {b_name} | apart | why |\n\
+         |---|---|--:|--:|--:|---|"
+    );
+    for p in off {
+        let why = match (p.reason(shift), p.noise) {
+            (Some(Reason::Steal), Some(n)) => format!("steal {:.0} %", n.max_steal * 100.0),
+            (Some(Reason::FewRequests), Some(n)) => format!("{} requests in a run", n.min_requests),
+            (Some(Reason::NoisyCell), Some(n)) => format!(
+                "runs spread {:.0} % / {:.0} %",
+                n.spread_a * 100.0,
+                n.spread_b * 100.0
+            ),
+            (Some(Reason::RunWideShift), _) => "run-wide shift".to_string(),
+            (Some(Reason::Steady), _) => "steady runs, apart".to_string(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2} | {:.2} | {:.0} % | {why} |",
+            p.row,
+            p.cell,
+            p.a,
+            p.b,
+            p.difference() * 100.0
+        );
+    }
+    let _ = writeln!(md);
+}
+
+/// Agreement per scenario group (keep-alive, idle, rate, …): which kinds of cell reproduce.
+fn by_group(md: &mut String, m: &MetricAgreement, a: &Results) {
+    let mut groups: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for p in &m.pairs {
+        let group = a
+            .scenarios
+            .iter()
+            .find(|s| s.id == p.cell)
+            .map_or("other", |s| s.group.as_str());
+        let entry = groups.entry(group).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(p.agrees());
+    }
+    let _ = writeln!(
+        md,
+        "| scenario group | cells | agree | share |\n|---|--:|--:|--:|"
+    );
+    for (group, (n, ok)) in groups {
+        let _ = writeln!(
+            md,
+            "| {group} | {n} | {ok} | {:.0} % |",
+            ok as f64 * 100.0 / n as f64
+        );
+    }
+    let _ = writeln!(md);
 }
 
 #[cfg(test)]
@@ -275,6 +471,7 @@ mod tests {
             cell: "c".into(),
             a,
             b,
+            noise: None,
         }
     }
 
@@ -302,5 +499,59 @@ mod tests {
         assert!(!m.passes());
         m.gated = false;
         assert!(m.passes(), "an ungated metric is reported, never failed");
+    }
+
+    fn noisy(steal: f64, requests: u64, spread: f64) -> Option<Noise> {
+        Some(Noise {
+            max_steal: steal,
+            min_requests: requests,
+            spread_a: spread,
+            spread_b: 0.0,
+        })
+    }
+
+    #[test]
+    fn each_disagreement_gets_the_first_reason_that_applies() {
+        let with = |noise| Pair {
+            noise,
+            ..pair(100.0, 80.0)
+        };
+        // Steal comes first, then few requests, then a cell's own spread.
+        assert_eq!(with(noisy(0.05, 10, 0.5)).reason(1.0), Some(Reason::Steal));
+        assert_eq!(
+            with(noisy(0.049, 999, 0.5)).reason(1.0),
+            Some(Reason::FewRequests)
+        );
+        assert_eq!(
+            with(noisy(0.0, 1_000, 0.21)).reason(1.0),
+            Some(Reason::NoisyCell)
+        );
+        // Steady runs: apart with the run-wide move (B cheaper, the whole B cheaper) or not.
+        assert_eq!(
+            with(noisy(0.0, 1_000, 0.2)).reason(0.9),
+            Some(Reason::RunWideShift)
+        );
+        assert_eq!(
+            with(noisy(0.0, 1_000, 0.2)).reason(1.1),
+            Some(Reason::Steady)
+        );
+        assert_eq!(pair(1.0, 2.0).reason(1.0), None, "no runs, no reason");
+    }
+
+    #[test]
+    fn the_run_wide_ratio_is_the_median_ratio() {
+        assert_eq!(run_wide_ratio(&[]), 1.0);
+        let pairs = [
+            pair(1.0, 0.9),
+            pair(1.0, 0.5),
+            pair(2.0, 1.6),
+            pair(0.0, 3.0),
+        ];
+        assert!((run_wide_ratio(&pairs) - 0.8).abs() < 1e-9, "0.5, 0.8, 0.9");
+        let pairs = [pair(1.0, 0.9), pair(1.0, 0.5)];
+        assert!(
+            (run_wide_ratio(&pairs) - 0.7).abs() < 1e-9,
+            "even count: the middle two"
+        );
     }
 }

@@ -151,6 +151,32 @@ pub struct Run {
     pub server: Option<ServerFigures>,
     /// The load generator's own CPU.
     pub client: Option<ClientFigures>,
+    /// How many earlier attempts at this run were thrown away because the hypervisor stole at
+    /// least [`STEAL_REMEASURE`] of a CPU during them (0 in runs written before the rule).
+    #[serde(default)]
+    pub remeasured_for_steal: u32,
+}
+
+/// A run that lost at least this share of the server's or the load generator's CPU to steal
+/// (other guests of the host) is measured again, at most [`STEAL_RETRIES`] times: its CPU
+/// figures would mix the model's cost with the neighbours'.
+pub const STEAL_REMEASURE: f64 = 0.05;
+/// At most this many extra attempts per run; the last one stands, steal and all.
+pub const STEAL_RETRIES: u32 = 2;
+
+impl Run {
+    /// The largest steal share this run saw, on the server's or the load generator's CPUs.
+    pub fn max_steal(&self) -> f64 {
+        let server = self.server.as_ref().and_then(|f| f.steal_on_server_cpu);
+        let client = self.client.as_ref().and_then(|c| c.steal_on_load_cpu);
+        server.into_iter().chain(client).fold(0.0, f64::max)
+    }
+
+    /// Whether this run, after `retries` earlier attempts were thrown away, should be measured
+    /// again: steal took at least [`STEAL_REMEASURE`] and retries are left.
+    pub fn stolen_from(&self, retries: u32) -> bool {
+        self.max_steal() >= STEAL_REMEASURE && retries < STEAL_RETRIES
+    }
 }
 
 /// A cell whose figures differ by more than this share of their median between the smallest

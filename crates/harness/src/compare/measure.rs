@@ -109,6 +109,7 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
         load,
         server: figures,
         client,
+        remeasured_for_steal: 0,
     })
 }
 

@@ -8,8 +8,8 @@ use crate::compare::matrix::is_work_group;
 use crate::load::LoadReport;
 
 use crate::results::{
-    CLIENT_SATURATED, CONTROL, CONTROL_COPY, Cell, Results, Row, Scenario, ServerFigures, Spread,
-    WIDE_SPREAD, cpu_list_text,
+    CLIENT_SATURATED, CONTROL, CONTROL_COPY, Cell, Results, Row, STEAL_REMEASURE, STEAL_RETRIES,
+    Scenario, ServerFigures, Spread, WIDE_SPREAD, cpu_list_text,
 };
 
 /// results.md; `charts` are the charts drawn: (file, title, what to look for).
@@ -266,11 +266,15 @@ fn all_cpus(s: &crate::results::Settings) -> Vec<usize> {
 /// One line on VM steal time: the largest share of a cell's window the hypervisor took from the
 /// server's or the load's CPU (nothing when the machine reports none).
 pub(super) fn steal_line(md: &mut String, results: &Results) {
-    let worst = results
-        .rows
-        .iter()
-        .flat_map(|r| r.cells.values())
-        .flat_map(|c| c.runs.iter())
+    let runs = || {
+        results
+            .rows
+            .iter()
+            .flat_map(|r| r.cells.values())
+            .flat_map(|c| c.runs.iter())
+    };
+    let remeasured: u32 = runs().map(|r| r.remeasured_for_steal).sum();
+    let worst = runs()
         .flat_map(|r| {
             let server = r.server.as_ref().and_then(|f| f.steal_on_server_cpu);
             let client = r.client.as_ref().and_then(|c| c.steal_on_load_cpu);
@@ -283,8 +287,11 @@ pub(super) fn steal_line(md: &mut String, results: &Results) {
             let _ = writeln!(
                 md,
                 "VM steal time: at most {:.1} % of a run's window on the server's or the load's \
-                 CPU (the hypervisor ran something else; per run in results.json).\n",
-                w * 100.0
+                 CPU (the hypervisor ran something else; per run in results.json). A run that \
+                 lost {:.0} % or more was measured again, up to {STEAL_RETRIES} times: {remeasured} \
+                 attempt(s) were thrown away.\n",
+                w * 100.0,
+                STEAL_REMEASURE * 100.0
             );
         }
         Some(_) => {

@@ -75,6 +75,7 @@ fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
             busy_share: 0.95,
             steal_on_load_cpu: Some(0.0),
         }),
+        remeasured_for_steal: 0,
     }])
 }
 

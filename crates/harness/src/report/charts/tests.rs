@@ -73,6 +73,7 @@ fn run(rps: f64, cpu_ms: f64, errors: u64) -> Run {
             steal_on_server_cpu: None,
         }),
         client: None,
+        remeasured_for_steal: 0,
     }
 }
 
@@ -324,4 +325,30 @@ fn every_chart_with_data_is_drawn_with_its_caption() {
     assert!(svg.contains("Test CPU (2 CPUs)"), "caption missing");
     assert!(svg.contains("2026-12-03"), "date missing");
     assert!(svg.contains("poll"), "legend missing");
+}
+
+#[test]
+fn a_run_stolen_from_is_measured_again_twice_at_most() {
+    let stolen = |server: Option<f64>, client: Option<f64>| {
+        let mut r = run(1.0, 1.0, 0);
+        if let Some(f) = r.server.as_mut() {
+            f.steal_on_server_cpu = server;
+        }
+        r.client = Some(crate::results::ClientFigures {
+            cpu_seconds: 0.0,
+            busy_share: 0.0,
+            steal_on_load_cpu: client,
+        });
+        r
+    };
+    assert_eq!(stolen(Some(0.01), Some(0.07)).max_steal(), 0.07);
+    assert_eq!(stolen(None, None).max_steal(), 0.0);
+    assert!(!stolen(Some(0.049), None).stolen_from(0));
+    assert!(stolen(Some(0.05), None).stolen_from(0));
+    assert!(stolen(None, Some(0.3)).stolen_from(1));
+    let last = crate::results::STEAL_RETRIES;
+    assert!(
+        !stolen(None, Some(0.3)).stolen_from(last),
+        "the last attempt stands"
+    );
 }
