@@ -20,6 +20,19 @@ fi
 # Every `{{#include path:anchor}}` must name a file that has that anchor (mdBook includes an
 # unknown anchor as nothing, silently).
 status=0
+# check_link PAGE TARGET PATH HTML: PAGE links to TARGET (FILE#FRAGMENT); PATH must exist, and
+# the fragment, if any, must be an id on the built page HTML (when HTML is given).
+check_link() {
+  local page=$1 target=$2 path=$3 html=$4 fragment=
+  [[ "$target" == *#* ]] && fragment=${target#*#}
+  if [ ! -e "$path" ]; then
+    echo "book.sh: $page links to $target: $path does not exist" >&2
+    status=1
+  elif [ -n "$fragment" ] && [ -n "$html" ] && ! grep -q "id=\"$fragment\"" "$html"; then
+    echo "book.sh: $page links to $target: no id \"$fragment\" on $html" >&2
+    status=1
+  fi
+}
 while IFS= read -r line; do
   page=${line%%:*}
   spec=$(sed -E 's/.*\{\{#include ([^}]*)\}\}.*/\1/' <<<"${line#*:}")
@@ -68,20 +81,11 @@ scripts/figures-i18n.sh --check
 MDBOOK_BOOK__LANGUAGE=zh-CN MDBOOK_BOOK__TITLE="Unix IO 模型：从可运行的代码学起" \
   mdbook build course -d "$PWD/course/book/zh-CN"
 # Every link of a Chinese page to a page of the book lands on a page and an id that exist (the
-# English links are checked on the sources above).
+# English links are checked on the sources below).
 while IFS= read -r hit; do
-  page=${hit%%:*}
   target=${hit#*:}
-  file=${target%%#*}
-  fragment=
-  [ "$file" != "$target" ] && fragment=${target#*#}
-  if [ ! -e "course/book/zh-CN/$file" ]; then
-    echo "book.sh: zh-CN/$page links to $target, which does not exist" >&2
-    status=1
-  elif [ -n "$fragment" ] && ! grep -q "id=\"$fragment\"" "course/book/zh-CN/$file"; then
-    echo "book.sh: zh-CN/$page links to $target: no id \"$fragment\" there" >&2
-    status=1
-  fi
+  check_link "zh-CN/${hit%%:*}" "$target" "course/book/zh-CN/${target%%#*}" \
+    "course/book/zh-CN/${target%%#*}"
 done < <(cd course/book/zh-CN && grep -o '<a href="[^"#:]*\.html[^"]*"' ch*.html introduction.html \
   corrections.html labs.html glossary.html | sed -E 's/^([^:]*):<a href="([^"]*)"/\1:\2/')
 # Every image a page of either edition shows exists (a translated page names figures/zh-CN/).
@@ -117,21 +121,11 @@ done
 # Every relative link of a page must name a file of the book, and its #fragment (if any) an id
 # on the built page; every chapter in SUMMARY.md must have its page (no drafts left).
 while IFS= read -r hit; do
-  page=${hit%%:*}
   target=${hit#*:}
   file=${target%%#*}
-  fragment=
-  [ "$file" != "$target" ] && fragment=${target#*#}
-  if [ ! -e "course/src/$file" ]; then
-    echo "book.sh: $page links to $target: course/src/$file does not exist" >&2
-    status=1
-  elif [ -n "$fragment" ] && [[ "$file" == *.md ]]; then
-    html="course/book/en/${file%.md}.html"
-    if ! grep -q "id=\"$fragment\"" "$html"; then
-      echo "book.sh: $page links to $target: no id \"$fragment\" on ${html#course/book/en/}" >&2
-      status=1
-    fi
-  fi
+  html=
+  [[ "$file" == *.md ]] && html="course/book/en/${file%.md}.html"
+  check_link "${hit%%:*}" "$target" "course/src/$file" "$html"
 done < <(grep -o --include='*.md' -r '\]([^)]*)' course/src \
   | sed -E 's/^course\/src\/([^:]*):\]\((.*)\)$/\1:\2/' \
   | grep -vE ':(https?:|mailto:|#|$)')
@@ -162,20 +156,26 @@ while IFS= read -r hit; do
     status=1
   fi
 done < <(grep -o -r --include='*.md' 'scripts/lab\.sh [a-z][a-z0-9-]*' course/src | sort -u)
-# The measured figures are copies of the charts of the run bench-results/README.md calls the
-# latest, byte for byte: a new committed run fails here until its charts are copied in
-# (cp bench-results/RUN/NAME.svg course/src/figures/measured/) and the pages name the run.
-latest=$(sed -n 's/^Latest run: \[\([^]]*\)\].*/\1/p' bench-results/README.md)
+# The measured figures are copies of the charts of the run bench-results/README.md names on its
+# `Course run:` line, byte for byte, and every page that shows them names that run. (The harness
+# moves the `Latest run:` line by itself; the course follows a new run only once someone has
+# copied its charts, cp bench-results/RUN/NAME.svg course/src/figures/measured/, and checked the
+# pages' claims against it.)
+course_run=$(sed -n 's/^Course run: \[\([^]]*\)\].*/\1/p' bench-results/README.md)
+if [ -z "$course_run" ] || [ ! -d "bench-results/$course_run" ]; then
+  echo "book.sh: bench-results/README.md names no existing Course run: [RUN](RUN/results.md)" >&2
+  exit 1
+fi
 for figure in course/src/figures/measured/*.svg; do
   [ -e "$figure" ] || continue
-  if ! cmp -s "$figure" "bench-results/$latest/$(basename "$figure")"; then
-    echo "book.sh: $figure differs from bench-results/$latest/ (the latest run)" >&2
+  if ! cmp -s "$figure" "bench-results/$course_run/$(basename "$figure")"; then
+    echo "book.sh: $figure differs from bench-results/$course_run/ (the course run)" >&2
     status=1
   fi
 done
-if grep -rl 'figures/measured/' course/src --include='*.md' | xargs grep -L "bench-results/$latest/" | grep -q .; then
-  echo "book.sh: pages with measured figures that do not name the latest run $latest:" >&2
-  grep -rl 'figures/measured/' course/src --include='*.md' | xargs grep -L "bench-results/$latest/" >&2
+if grep -rl 'figures/measured/' course/src --include='*.md' | xargs grep -L "bench-results/$course_run/" | grep -q .; then
+  echo "book.sh: pages with measured figures that do not name the course run $course_run:" >&2
+  grep -rl 'figures/measured/' course/src --include='*.md' | xargs grep -L "bench-results/$course_run/" >&2
   status=1
 fi
 
