@@ -411,21 +411,21 @@ else
 fi
 [ -n "$doc_root" ] && echo "root: $doc_root"
 echo
-header="| server | req/s median (min–max) | vs nginx | server CPU µs/request | requests per CPU-second vs nginx |"
-rule="|---|---:|---:|---:|---:|"
+header="| server | req/s median (min–max) | vs nginx |"
+rule="|---|---:|---:|"
 if [ "$nginx_cache" = 1 ]; then
   header="$header vs nginx+cache |"
   rule="$rule---:|"
 fi
-echo "$header $load_name CPU busy | p50 | p99 | errors |"
-echo "$rule---:|---:|---:|---:|"
+echo "$header server CPU µs/request | requests per CPU-second vs nginx | $load_name CPU busy | p50 | p99 | errors |"
+echo "$rule---:|---:|---:|---:|---:|---:|"
 saturated=0
 for row in "${rows[@]}"; do
   line=$(summary "$row" nginx)
   if [ "$nginx_cache" = 1 ]; then
-    # Insert the CPU ratio to nginx+cache after the CPU ratio to nginx.
-    second=$(summary "$row" nginx+cache | awk -F'|' '{ print $6 }')
-    line=$(awk -F'|' -v s="$second" 'BEGIN { OFS = "|" } { $6 = $6 "|" s; print }' <<<"$line")
+    # Insert the req/s ratio to nginx+cache after the ratio to nginx.
+    second=$(summary "$row" nginx+cache | awk -F'|' '{ print $4 }')
+    line=$(awk -F'|' -v s="$second" 'BEGIN { OFS = "|" } { $4 = $4 "|" s; print }' <<<"$line")
   fi
   echo "$line"
   busy=$(awk -F'|' '{ print $(NF - 4) }' <<<"$line" | tr -dc '0-9')
