@@ -58,10 +58,7 @@ pub enum Reason {
 impl Reason {
     pub fn describe(self) -> &'static str {
         match self {
-            Reason::Steal => {
-                "steal: a run lost at least 5 % of a CPU to other guests (after up to two \
-                 attempts to measure it again)"
-            }
+            Reason::Steal => "steal: a run lost at least 5 % of a CPU to other guests",
             Reason::FewRequests => {
                 "few requests: fewer than 1,000 per run, so the responses still in flight at \
                  the end of the window weigh"
