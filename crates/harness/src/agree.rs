@@ -110,15 +110,20 @@ pub fn run_wide_ratio(pairs: &[Pair]) -> f64 {
     }
 }
 
+/// |a − b| / mean(a, b); 0 when both are 0.
+fn relative_difference(a: f64, b: f64) -> f64 {
+    let mean = (a + b) / 2.0;
+    if mean == 0.0 {
+        0.0
+    } else {
+        (a - b).abs() / mean
+    }
+}
+
 impl Pair {
     /// |a − b| / mean(a, b); 0 when both are 0.
     pub fn difference(&self) -> f64 {
-        let mean = (self.a + self.b) / 2.0;
-        if mean == 0.0 {
-            0.0
-        } else {
-            (self.a - self.b).abs() / mean
-        }
+        relative_difference(self.a, self.b)
     }
 
     pub fn agrees(&self) -> bool {
@@ -279,14 +284,7 @@ pub fn control_spread(results: &Results) -> Option<(f64, f64, usize)> {
             continue;
         }
         let diff = |x: Option<f64>, y: Option<f64>| match (x, y) {
-            (Some(x), Some(y)) => Pair {
-                row: String::new(),
-                cell: String::new(),
-                a: x,
-                b: y,
-                noise: None,
-            }
-            .difference(),
+            (Some(x), Some(y)) => relative_difference(x, y),
             _ => 0.0,
         };
         worst.0 = worst.0.max(diff(
@@ -366,13 +364,7 @@ fn disagreements(md: &mut String, m: &MetricAgreement, a_name: &str, b_name: &st
         let rescaled = m
             .pairs
             .iter()
-            .filter(|p| {
-                Pair {
-                    b: p.b / shift,
-                    ..(*p).clone()
-                }
-                .agrees()
-            })
+            .filter(|p| relative_difference(p.a, p.b / shift) <= TOLERANCE)
             .count();
         let _ = writeln!(
             md,

@@ -165,11 +165,17 @@ pub const STEAL_REMEASURE: f64 = 0.05;
 pub const STEAL_RETRIES: u32 = 2;
 
 impl Run {
-    /// The largest steal share this run saw, on the server's or the load generator's CPUs.
-    pub fn max_steal(&self) -> f64 {
+    /// The steal shares this run recorded: on the server's CPUs and on the load generator's,
+    /// each when the machine reports steal.
+    pub fn steal_shares(&self) -> impl Iterator<Item = f64> {
         let server = self.server.as_ref().and_then(|f| f.steal_on_server_cpu);
         let client = self.client.as_ref().and_then(|c| c.steal_on_load_cpu);
-        server.into_iter().chain(client).fold(0.0, f64::max)
+        server.into_iter().chain(client)
+    }
+
+    /// The largest steal share this run saw, on the server's or the load generator's CPUs.
+    pub fn max_steal(&self) -> f64 {
+        self.steal_shares().fold(0.0, f64::max)
     }
 
     /// Whether this run, after `retries` earlier attempts were thrown away, should be measured

@@ -8,8 +8,8 @@ use crate::compare::matrix::is_work_group;
 use crate::load::LoadReport;
 
 use crate::results::{
-    CLIENT_SATURATED, CONTROL, CONTROL_COPY, Cell, Results, Row, STEAL_REMEASURE, STEAL_RETRIES,
-    Scenario, ServerFigures, Spread, WIDE_SPREAD, cpu_list_text,
+    CLIENT_SATURATED, CONTROL, CONTROL_COPY, Cell, Results, Row, Run, STEAL_REMEASURE,
+    STEAL_RETRIES, Scenario, ServerFigures, Spread, WIDE_SPREAD, cpu_list_text,
 };
 
 /// results.md; `charts` are the charts drawn: (file, title, what to look for).
@@ -275,12 +275,7 @@ pub(super) fn steal_line(md: &mut String, results: &Results) {
     };
     let remeasured: u32 = runs().map(|r| r.remeasured_for_steal).sum();
     let worst = runs()
-        .flat_map(|r| {
-            let server = r.server.as_ref().and_then(|f| f.steal_on_server_cpu);
-            let client = r.client.as_ref().and_then(|c| c.steal_on_load_cpu);
-            [server, client]
-        })
-        .flatten()
+        .flat_map(Run::steal_shares)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     match worst {
         Some(w) if w > 0.0 => {
