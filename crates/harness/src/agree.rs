@@ -38,6 +38,10 @@ pub struct Noise {
     /// (max − min) / median of the figure over the runs of cell A, and of cell B.
     pub spread_a: f64,
     pub spread_b: f64,
+    /// The machine-speed probe (the reference server's CPU µs per request, measured just before
+    /// each run; `compare/speed.rs`), median over the runs of cell A, and of cell B.
+    pub probe_a: Option<f64>,
+    pub probe_b: Option<f64>,
 }
 
 /// Why two medians did not agree, as far as the runs can tell; the first that applies.
@@ -88,6 +92,58 @@ impl Pair {
         } else {
             Reason::Steady
         })
+    }
+}
+
+/// How closely a run's `figure` followed the probe taken just before it, inside the cells of one
+/// run: the Pearson correlation of each run's log deviation from its cell's median, figure
+/// against probe, over every run of every healthy cell with both (None below 10 such runs).
+/// Returns (correlation, runs).
+pub fn probe_correlation(
+    results: &Results,
+    figure: impl Fn(&Run) -> Option<f64>,
+) -> Option<(f64, usize)> {
+    let mut deviations = Vec::new();
+    for cell in results.rows.iter().flat_map(|r| r.cells.values()) {
+        if !healthy(cell) {
+            continue;
+        }
+        let points: Vec<(f64, f64)> = cell
+            .runs
+            .iter()
+            .filter_map(|r| Some((r.probe_cpu_us_per_request?, figure(r)?)))
+            .filter(|&(p, f)| p > 0.0 && f > 0.0)
+            .collect();
+        if points.len() < 2 {
+            continue;
+        }
+        let probe = Spread::of(points.iter().map(|p| p.0))?.median;
+        let value = Spread::of(points.iter().map(|p| p.1))?.median;
+        deviations.extend(
+            points
+                .iter()
+                .map(|(p, f)| ((p / probe).ln(), (f / value).ln())),
+        );
+    }
+    (deviations.len() >= 10).then(|| (pearson(&deviations), deviations.len()))
+}
+
+/// The Pearson correlation of the points (0 when either coordinate never varies).
+fn pearson(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+    for (x, y) in points {
+        let (dx, dy) = (x - mean_x, y - mean_y);
+        xy += dx * dy;
+        xx += dx * dx;
+        yy += dy * dy;
+    }
+    if xx == 0.0 || yy == 0.0 {
+        0.0
+    } else {
+        xy / (xx * yy).sqrt()
     }
 }
 
@@ -179,7 +235,36 @@ fn noise(a: &Cell, b: &Cell, spread: &impl Fn(&Cell) -> Option<Spread>) -> Noise
         min_requests,
         spread_a: width(a),
         spread_b: width(b),
+        probe_a: cell_probe(a),
+        probe_b: cell_probe(b),
     }
+}
+
+/// The median of the machine-speed probe over a cell's runs (None without probe figures).
+fn cell_probe(cell: &Cell) -> Option<f64> {
+    Spread::of(cell.runs.iter().filter_map(|r| r.probe_cpu_us_per_request)).map(|s| s.median)
+}
+
+/// How many pairs agree once each cell's figure is scaled to one machine speed: times the
+/// probe's median over every compared cell of both runs, divided by the probe's median over the
+/// cell's own runs (a pair without probe figures is taken as it is). None when no pair has them.
+pub fn speed_corrected_agreement(pairs: &[Pair]) -> Option<usize> {
+    let probes = pairs
+        .iter()
+        .filter_map(|p| p.noise)
+        .flat_map(|n| [n.probe_a, n.probe_b])
+        .flatten();
+    let reference = Spread::of(probes)?.median;
+    let agreeing =
+        pairs.iter().filter(
+            |p| match p.noise.and_then(|n| Some((n.probe_a?, n.probe_b?))) {
+                Some((pa, pb)) if pa > 0.0 && pb > 0.0 => {
+                    relative_difference(p.a * reference / pa, p.b * reference / pb) <= TOLERANCE
+                }
+                _ => p.agrees(),
+            },
+        );
+    Some(agreeing.count())
 }
 
 /// Per-cell pairs of the median of `spread` over the rows and scenarios both runs have.
@@ -345,7 +430,7 @@ pub fn report(a_name: &str, a: &Results, b_name: &str, b: &Results) -> (String, 
         }
     }
     for m in metrics.iter().filter(|m| m.gated) {
-        disagreements(&mut md, m, a_name, b_name, a);
+        disagreements(&mut md, m, (a_name, a), (b_name, b));
     }
     let pass = metrics.iter().all(MetricAgreement::passes);
     (md, pass)
@@ -353,7 +438,12 @@ pub fn report(a_name: &str, a: &Results, b_name: &str, b: &Results) -> (String, 
 
 /// The part of the report for one gated metric: how the whole run moved, agreement by scenario
 /// group, why the cells that did not agree did not, and every such cell with its reason.
-fn disagreements(md: &mut String, m: &MetricAgreement, a_name: &str, b_name: &str, a: &Results) {
+fn disagreements(
+    md: &mut String,
+    m: &MetricAgreement,
+    (a_name, a): (&str, &Results),
+    (b_name, b): (&str, &Results),
+) {
     let off: Vec<&Pair> = m.pairs.iter().filter(|p| !p.agrees()).collect();
     if off.is_empty() {
         return;
@@ -377,6 +467,7 @@ fn disagreements(md: &mut String, m: &MetricAgreement, a_name: &str, b_name: &st
             rescaled,
             rescaled as f64 * 100.0 / m.pairs.len() as f64
         );
+        machine_speed(md, m, (a_name, a), (b_name, b));
         by_group(md, m, a);
         let mut counts = std::collections::BTreeMap::new();
         for p in &off {
@@ -421,6 +512,46 @@ fn disagreements(md: &mut String, m: &MetricAgreement, a_name: &str, b_name: &st
         );
     }
     let _ = writeln!(md);
+}
+
+/// The part on the machine-speed probe: how closely the runs' CPU per request followed it, and
+/// how many cells agree once scaled by it (nothing for runs without the probe).
+fn machine_speed(
+    md: &mut String,
+    m: &MetricAgreement,
+    (a_name, a): (&str, &Results),
+    (b_name, b): (&str, &Results),
+) {
+    let cpu = |r: &Run| r.server.as_ref()?.cpu_ms_per_1k_requests;
+    if let (Some((ca, n)), Some((cb, _))) = (probe_correlation(a, cpu), probe_correlation(b, cpu)) {
+        let _ = writeln!(
+            md,
+            "**The machine's speed.** Before each run the harness timed one fixed task (one \
+             keep-alive client against the reference server, `compare/speed.rs`). Inside the \
+             cells, a run's CPU per request followed that probe: correlation {ca:.2} in \
+             `{a_name}` ({n} runs) and {cb:.2} in `{b_name}` (each run's deviation from its \
+             cell's median, on a log scale, against the probe's).\n"
+        );
+    }
+    if let Some(corrected) = speed_corrected_agreement(&m.pairs) {
+        let gained = corrected.saturating_sub(m.agreeing());
+        let verdict = if gained > m.pairs.len() / 50 {
+            format!("{gained} more than unscaled, cells the machine's speed kept apart")
+        } else {
+            "no more than unscaled: the machine's speed, as the probe saw it, is not what \
+             kept the other cells apart"
+                .to_string()
+        };
+        let _ = writeln!(
+            md,
+            "Scale each cell's figure by how fast the probe found the machine during the \
+             cell's runs and {} cells ({:.0} %) agree, {verdict}. (An explanation, not the \
+             gate: the probe is one task, and a busy host does not slow every kind of work \
+             alike.)\n",
+            corrected,
+            corrected as f64 * 100.0 / m.pairs.len() as f64
+        );
+    }
 }
 
 /// Agreement per scenario group (keep-alive, idle, rate, …): which kinds of cell reproduce.
@@ -496,6 +627,16 @@ mod tests {
             min_requests: requests,
             spread_a: spread,
             spread_b: 0.0,
+            probe_a: None,
+            probe_b: None,
+        })
+    }
+
+    fn probed(a: f64, b: f64) -> Option<Noise> {
+        noisy(0.0, 1_000, 0.5).map(|n| Noise {
+            probe_a: Some(a),
+            probe_b: Some(b),
+            ..n
         })
     }
 
@@ -525,6 +666,39 @@ mod tests {
             Some(Reason::Steady)
         );
         assert_eq!(pair(1.0, 2.0).reason(1.0), None, "no runs, no reason");
+    }
+
+    #[test]
+    fn pearson_is_one_for_a_line_minus_one_against_it_and_zero_without_variation() {
+        let line: Vec<(f64, f64)> = (0..5).map(|i| (i as f64, 2.0 * i as f64 + 1.0)).collect();
+        assert!((pearson(&line) - 1.0).abs() < 1e-12);
+        let against: Vec<(f64, f64)> = line.iter().map(|&(x, y)| (x, -y)).collect();
+        assert!((pearson(&against) + 1.0).abs() < 1e-12);
+        assert_eq!(pearson(&[(1.0, 2.0), (1.0, 3.0)]), 0.0);
+    }
+
+    #[test]
+    fn speed_correction_scales_each_cell_to_the_median_probe() {
+        let with = |a, b, noise| Pair {
+            noise,
+            ..pair(a, b)
+        };
+        assert_eq!(
+            speed_corrected_agreement(&[pair(1.0, 2.0)]),
+            None,
+            "no probe"
+        );
+        let pairs = [
+            // 25 % apart, and so was the machine: agrees once scaled.
+            with(100.0, 125.0, probed(40.0, 50.0)),
+            // 25 % apart on a machine of one speed: stays apart.
+            with(100.0, 125.0, probed(45.0, 45.0)),
+            // Agreeing figures, the probe 25 % apart: scaling pulls them apart.
+            with(100.0, 100.0, probed(40.0, 50.0)),
+            // No probe: as it is (agrees).
+            with(100.0, 105.0, None),
+        ];
+        assert_eq!(speed_corrected_agreement(&pairs), Some(2));
     }
 
     #[test]

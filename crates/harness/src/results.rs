@@ -155,6 +155,10 @@ pub struct Run {
     /// least [`STEAL_REMEASURE`] of a CPU during them (0 in runs written before the rule).
     #[serde(default)]
     pub remeasured_for_steal: u32,
+    /// The machine-speed probe just before this run: the reference server's CPU µs per request
+    /// (`compare/speed.rs`; None in runs written before the probe, or without it).
+    #[serde(default)]
+    pub probe_cpu_us_per_request: Option<f64>,
 }
 
 /// A run that lost at least this share of the server's or the load generator's CPU to steal

@@ -53,6 +53,8 @@ pub fn not_applicable(launcher: &Launcher, s: &Scenario) -> Option<String> {
 
 /// One run of one cell: its figures, or why it has none (the cell is then n/a).
 pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<Run, String> {
+    // How fast the machine is right now, before this cell's server starts.
+    let probe = ctx.probe.as_ref().and_then(|p| p.measure(ctx));
     let setup = ctx.setup_for(s);
     let server = match start_server(ctx, launcher, &setup, None) {
         Ok(server) => server,
@@ -110,6 +112,7 @@ pub fn run_cell(ctx: &RunContext, launcher: &Launcher, s: &Scenario) -> Result<R
         server: figures,
         client,
         remeasured_for_steal: 0,
+        probe_cpu_us_per_request: probe,
     })
 }
 

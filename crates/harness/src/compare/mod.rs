@@ -4,8 +4,10 @@
 //! harness starts a fresh server pinned to the first CPU this process may use (`--addr 127.0.0.1:0`, waits for the announce
 //! line), runs the load from this process pinned to the second, samples the server's `/proc` figures
 //! around the measured window, and stops the server with SIGTERM (by PID). A fresh server per cell
-//! keeps one cell's crash or leftover connections out of the next. Then one extra short run per row
-//! under `strace -c -f` counts syscalls per request.
+//! keeps one cell's crash or leftover connections out of the next. Just before each run, the
+//! machine-speed probe times one fixed task on a reference server that lives for the whole run
+//! (`speed.rs`). Then one extra short run per row under `strace -c -f` counts syscalls per
+//! request.
 //!
 //! The list of servers and their modes is [`matrix::SERVERS`], the only place to edit when a server or a
 //! mode is added. A binary that is not built shows as "n/a — not built"; a cell a model cannot take
@@ -17,6 +19,7 @@
 //! | `supervise.rs` | starting, pinning, stopping servers; the interrupt thread |
 //! | `measure.rs` | one cell, and one `strace -c` run per row |
 //! | `probes.rs` | `/proc` samples, `strace -c` tables, the machine description |
+//! | `speed.rs` | the machine-speed probe: one fixed task timed before each run |
 //! | `nginx.rs` | the nginx reference row's configuration |
 //!
 //! The data they fill is `crate::results`; `crate::report` writes it out.
@@ -25,6 +28,7 @@ pub(crate) mod matrix;
 mod measure;
 mod nginx;
 mod probes;
+mod speed;
 mod supervise;
 
 use std::collections::BTreeMap;
@@ -36,6 +40,7 @@ use matrix::{NGINX, SERVERS, only_groups, scenarios, write_fixtures};
 use measure::{not_applicable, run_cell, trace_syscalls};
 use nginx::{find_in_path, find_nginx};
 use probes::{load_average, machine_info};
+use speed::SpeedProbe;
 use supervise::{Interrupt, Launcher, RunContext, install_interrupt_handler};
 
 use crate::report;
@@ -133,14 +138,16 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
         cpu_list_text(&server_cpus),
         cpu_list_text(&load_cpus),
     );
-    let ctx = RunContext {
+    let mut ctx = RunContext {
         root: root.path().to_path_buf(),
         server_cpus,
         load_cpus,
         duration,
         timeout,
         nginx,
+        probe: None,
     };
+    ctx.probe = start_probe(&ctx, &plan);
     let rows = measure_rows(
         &ctx,
         plan,
@@ -487,6 +494,28 @@ fn plan_rows(
         plan.push((Launcher::Nginx, row));
     }
     Ok(plan)
+}
+
+/// The machine-speed probe's reference server: the [`CONTROL`] row's command, when that row is
+/// planned and built (a line says why there is no probe otherwise).
+fn start_probe(ctx: &RunContext, plan: &[(Launcher, Row)]) -> Option<SpeedProbe> {
+    let control = plan
+        .iter()
+        .find(|(_, r)| (r.server.as_str(), r.mode.as_str()) == CONTROL && r.na.is_none());
+    let Some((launcher, _)) = control else {
+        eprintln!(
+            "harness compare: no machine-speed probe ({} {} is not in this run)",
+            CONTROL.0, CONTROL.1
+        );
+        return None;
+    };
+    match SpeedProbe::start(ctx, launcher) {
+        Ok(probe) => Some(probe),
+        Err(why) => {
+            eprintln!("harness compare: no machine-speed probe ({why})");
+            None
+        }
+    }
 }
 
 /// Append a second copy of the [`CONTROL`] row (when it is planned): it runs interleaved with

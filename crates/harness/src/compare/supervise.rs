@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::matrix::is_work_group;
+use super::speed::SpeedProbe;
 use crate::results::Scenario;
 
 use tempfile::TempDir;
@@ -153,6 +154,8 @@ pub struct RunContext {
     pub timeout: Duration,
     /// nginx, if installed and wanted.
     pub nginx: Option<Nginx>,
+    /// The machine-speed probe, measured before each run (None: not running).
+    pub probe: Option<SpeedProbe>,
 }
 
 /// How one cell starts its server: the CPUs it is pinned to, and whether it answers the work

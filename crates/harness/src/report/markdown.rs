@@ -224,7 +224,49 @@ pub(super) fn run_header(md: &mut String, results: &Results) {
         CLIENT_SATURATED * 100.0
     );
     steal_line(md, results);
+    probe_line(md, results);
     cpu_notes(md, results);
+}
+
+/// A probe reading at least this much above the run's median marks a run measured on a slow
+/// machine.
+pub(super) const SLOW_MACHINE: f64 = 0.10;
+
+/// One line on the machine-speed probe: its median and range over the run, and how many runs
+/// were measured while it read the machine slow (nothing for runs without the probe).
+pub(super) fn probe_line(md: &mut String, results: &Results) {
+    let probes: Vec<f64> = results
+        .rows
+        .iter()
+        .flat_map(|r| r.cells.values())
+        .flat_map(|c| c.runs.iter())
+        .filter_map(|r| r.probe_cpu_us_per_request)
+        .collect();
+    let Some(spread) = Spread::of(probes.iter().copied()) else {
+        return;
+    };
+    let slow = probes
+        .iter()
+        .filter(|&&p| p >= spread.median * (1.0 + SLOW_MACHINE))
+        .count();
+    let _ = writeln!(
+        md,
+        "Machine speed: before each run the harness timed one fixed task, the reference server \
+         ({} {}) answering one keep-alive client for a moment (`probe_cpu_us_per_request` per \
+         run in results.json). It cost a median of {:.1} µs of CPU per request, {:.1}–{:.1} over \
+         the {} runs: the same work, so the range is the machine's, not the models'. Measured \
+         while it cost {:.0} % or more above its median: {} of the runs ({:.0} %), whose CPU \
+         figures a slower machine inflated.\n",
+        CONTROL.0,
+        CONTROL.1,
+        spread.median,
+        spread.min,
+        spread.max,
+        probes.len(),
+        SLOW_MACHINE * 100.0,
+        slow,
+        slow as f64 * 100.0 / probes.len() as f64,
+    );
 }
 
 /// What the CPUs of the run mean for the patterns: the work groups' server on every CPU, and a

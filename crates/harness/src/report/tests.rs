@@ -76,6 +76,7 @@ fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
             steal_on_load_cpu: Some(0.0),
         }),
         remeasured_for_steal: 0,
+        probe_cpu_us_per_request: Some(30.0),
     }])
 }
 
@@ -191,6 +192,41 @@ fn markdown_shows_the_run_the_tables_and_the_syscalls() {
         !md.contains("Requests/s vs idle"),
         "no idle scenarios, no idle table"
     );
+}
+
+#[test]
+fn the_probe_line_gives_the_machine_speed_and_counts_the_slow_runs() {
+    /// The tiny results with the probe figures `probes`, given to its runs in order.
+    fn probed(probes: &[Option<f64>]) -> Results {
+        let mut results = tiny_results();
+        let runs = results
+            .rows
+            .iter_mut()
+            .flat_map(|r| r.cells.values_mut())
+            .flat_map(|c| c.runs.iter_mut());
+        for (run, probe) in runs.zip(probes) {
+            run.probe_cpu_us_per_request = *probe;
+        }
+        results
+    }
+    // Two runs in the tiny results: 30 and 34 µs (median 32; 34 is 6 % above it, not slow).
+    let md = markdown(&probed(&[Some(30.0), Some(34.0)]), &[]);
+    assert!(
+        md.contains("median of 32.0 µs of CPU per request, 30.0–34.0 over the 2 runs"),
+        "{md}"
+    );
+    assert!(
+        md.contains("10 % or more above its median: 0 of the runs (0 %)"),
+        "{md}"
+    );
+    // 40 µs is 14 % above the median of 35: a slow machine.
+    let md = markdown(&probed(&[Some(30.0), Some(40.0)]), &[]);
+    assert!(
+        md.contains("10 % or more above its median: 1 of the runs (50 %)"),
+        "{md}"
+    );
+    let md = markdown(&probed(&[None, None]), &[]);
+    assert!(!md.contains("Machine speed"), "no probe, no line");
 }
 
 /// A cell of three runs at `rps` req/s each, with CPU ms/1k of `cpu` each.

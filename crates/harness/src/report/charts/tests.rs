@@ -74,6 +74,7 @@ fn run(rps: f64, cpu_ms: f64, errors: u64) -> Run {
         }),
         client: None,
         remeasured_for_steal: 0,
+        probe_cpu_us_per_request: Some(30.0),
     }
 }
 

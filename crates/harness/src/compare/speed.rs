@@ -1,0 +1,98 @@
+//! The machine-speed probe: how fast this machine was at the moment each run was measured.
+//!
+//! Why. On a shared virtual machine the same work does not always cost the same CPU time: when
+//! other guests load the host (the other thread of a physical core, the shared caches), every
+//! instruction takes longer, and no steal time shows it, because the virtual CPU was running the
+//! whole while. On the project's 2-CPU VM, CPU per request of two unrelated servers, measured
+//! alternately for a minute, rose and fell together, by tens of percent for tens of seconds at a
+//! time (chapter 14 of the course shows the measurement). A cell measured in such a stretch reads as costlier,
+//! and nothing in the cell itself can tell.
+//!
+//! How. One reference server (`server-epoll`, the control row's command) runs for the whole of
+//! `harness compare`, pinned like the cells' servers and idle between probes. Just before each run
+//! of a cell, the probe sends it keep-alive requests from one client for [`PROBE_SECONDS`] and
+//! records the server's CPU µs per request (its threads' `schedstat`): the same fixed task, so its
+//! changes are the machine's. One client, because each request then wakes the server and the
+//! client once, as most cells do. `results.md` states how far the probe moved over the run, and
+//! `harness agree` uses it to say which disagreements the machine's speed explains.
+
+use std::time::Duration;
+
+use super::matrix::SMALL_FILE;
+use super::probes::ProcSample;
+use super::supervise::{Launcher, RunContext, Running, start_server};
+use crate::load::{self, IdleConnections, LoadSpec, Target};
+
+/// Seconds of load per probe: about 2,500 requests on the project's VM, so the one request in
+/// flight when the window closes weighs under 0.1 %; it adds about a seventh to each run of a
+/// 1.5 s cell.
+pub const PROBE_SECONDS: f64 = 0.2;
+
+/// The reference server the probe measures; stopped when dropped.
+#[derive(Debug)]
+pub struct SpeedProbe {
+    server: Option<Running>,
+}
+
+impl SpeedProbe {
+    /// Start the reference server with `launcher` (the control row's), pinned to the servers'
+    /// CPUs.
+    pub fn start(ctx: &RunContext, launcher: &Launcher) -> Result<SpeedProbe, String> {
+        let server = start_server(ctx, launcher, &ctx.setup(), None)?;
+        Ok(SpeedProbe {
+            server: Some(server),
+        })
+    }
+
+    /// One probe: the reference server's CPU µs per request over [`PROBE_SECONDS`] of one
+    /// keep-alive client (None if it could not be measured).
+    pub fn measure(&self, ctx: &RunContext) -> Option<f64> {
+        let server = self.server.as_ref()?;
+        let spec = LoadSpec {
+            target: Target {
+                addr: server.addr,
+                host: server.addr.to_string(),
+                path: format!("/{}", SMALL_FILE.0),
+            },
+            clients: 1,
+            threads: 1,
+            duration: Some(Duration::from_secs_f64(PROBE_SECONDS)),
+            total: None,
+            rate: None,
+            close: false,
+            post_bytes: None,
+            timeout: ctx.timeout,
+            cpus: ctx.load_cpus.clone(),
+            progress: false,
+        };
+        let run_ns = || ProcSample::take(server.pid, &[])?.run_ns;
+        let before = run_ns()?;
+        let report = load::run(&spec, &IdleConnections::none()).ok()?;
+        let after = run_ns()?;
+        per_request(after.saturating_sub(before), report.requests)
+    }
+}
+
+impl Drop for SpeedProbe {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.stop();
+        }
+    }
+}
+
+/// µs per request, or None without requests.
+fn per_request(ns: u64, requests: u64) -> Option<f64> {
+    (requests > 0).then(|| ns as f64 / 1_000.0 / requests as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_request_is_microseconds_and_none_without_requests() {
+        assert_eq!(per_request(3_000_000, 100), Some(30.0));
+        assert_eq!(per_request(3_000_000, 0), None);
+    }
+}
