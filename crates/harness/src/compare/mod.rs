@@ -73,7 +73,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub repeat: Option<usize>,
     /// Seconds of load per run of a cell [default: 1.5, or 0.5 with --quick]: with 3 runs
-    /// per cell the full matrix takes about 35 minutes on 2 CPUs.
+    /// per cell the full matrix takes about 39 minutes on 2 CPUs, the probe included.
     #[arg(long)]
     pub duration: Option<f64>,
     /// Where the server binaries are [default: the directory of this harness binary].
@@ -147,7 +147,7 @@ pub fn run(args: CompareArgs) -> io::Result<()> {
         nginx,
         probe: None,
     };
-    ctx.probe = start_probe(&ctx, &plan);
+    ctx.probe = start_probe(&ctx, &plan, args.quick);
     let rows = measure_rows(
         &ctx,
         plan,
@@ -497,8 +497,12 @@ fn plan_rows(
 }
 
 /// The machine-speed probe's reference server: the [`CONTROL`] row's command, when that row is
-/// planned and built (a line says why there is no probe otherwise).
-fn start_probe(ctx: &RunContext, plan: &[(Launcher, Row)]) -> Option<SpeedProbe> {
+/// planned and built (a line says why there is no probe otherwise). None with `--quick`: a quick
+/// run is a first look, not a measurement to reproduce, and stays under two minutes.
+fn start_probe(ctx: &RunContext, plan: &[(Launcher, Row)], quick: bool) -> Option<SpeedProbe> {
+    if quick {
+        return None;
+    }
     let control = plan
         .iter()
         .find(|(_, r)| (r.server.as_str(), r.mode.as_str()) == CONTROL && r.na.is_none());

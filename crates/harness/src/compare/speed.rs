@@ -14,7 +14,8 @@
 //! records the server's CPU µs per request (its threads' `schedstat`): the same fixed task, so its
 //! changes are the machine's. One client, because each request then wakes the server and the
 //! client once, as most cells do. `results.md` states how far the probe moved over the run, and
-//! `harness agree` uses it to say which disagreements the machine's speed explains.
+//! `harness agree` says how closely the cells' CPU figures followed it (over the committed pair:
+//! loosely; `bench-results/README.md` links that report). `--quick` runs without it.
 
 use std::time::Duration;
 
