@@ -3,10 +3,10 @@
 //! Why. On a shared virtual machine the same work does not always cost the same CPU time: when
 //! other guests load the host (the other thread of a physical core, the shared caches), every
 //! instruction takes longer, and no steal time shows it, because the virtual CPU was running the
-//! whole while. On the project's 2-CPU VM, CPU per request of two unrelated servers, measured
-//! alternately for a minute, rose and fell together, by tens of percent for tens of seconds at a
-//! time (chapter 14 of the course shows the measurement). A cell measured in such a stretch reads as costlier,
-//! and nothing in the cell itself can tell.
+//! whole while. On the project's 2-CPU VM, two unrelated servers measured in turn for a minute
+//! (one keep-alive client each, `harness load` against one, then the other) saw their CPU per
+//! request rise and fall together, by tens of percent for tens of seconds at a time. A cell
+//! measured in such a stretch reads as costlier, and nothing in the cell itself can tell.
 //!
 //! How. One reference server (`server-epoll`, the control row's command) runs for the whole of
 //! `harness compare`, pinned like the cells' servers and idle between probes. Just before each run
