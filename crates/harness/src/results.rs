@@ -403,6 +403,16 @@ pub struct Results {
     pub rows: Vec<Row>,
 }
 
+impl Results {
+    /// Every measured run of every cell of every row.
+    pub fn runs(&self) -> impl Iterator<Item = &Run> {
+        self.rows
+            .iter()
+            .flat_map(|r| r.cells.values())
+            .flat_map(|c| c.runs.iter())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

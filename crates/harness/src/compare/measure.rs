@@ -225,23 +225,7 @@ pub fn trace_syscalls(
     let out = scratch.path().join("strace.txt");
     let server = start_server(ctx, launcher, &ctx.setup(), Some((strace, &out)))
         .map_err(|e| format!("server failed to start under strace: {e}"))?;
-    let spec = LoadSpec {
-        target: Target {
-            addr: server.addr,
-            host: server.addr.to_string(),
-            path: format!("/{}", SMALL_FILE.0),
-        },
-        clients: 10,
-        threads: 1,
-        duration: Some(Duration::from_secs_f64(seconds)),
-        total: None,
-        rate: None,
-        close: false,
-        post_bytes: None,
-        timeout: Duration::from_secs(5),
-        cpus: ctx.load_cpus.clone(),
-        progress: false,
-    };
+    let spec = small_file_keepalive(ctx, server.addr, 10, seconds, Duration::from_secs(5));
     let load = load::run(&spec, &IdleConnections::none());
     // The PID we hold is strace's; SIGTERM goes to the traced server (strace's child), so the
     // server shuts down as usual and strace then writes its summary and exits.
@@ -283,6 +267,34 @@ fn open_idle(addr: std::net::SocketAddr, count: usize) -> std::io::Result<IdleCo
     // Give the server a moment to accept the backlog.
     std::thread::sleep(Duration::from_millis(200));
     Ok(idle)
+}
+
+/// `clients` keep-alive clients asking for the small file for `seconds`, from one load thread:
+/// the fixed load of the `strace -c` runs and of the machine-speed probe.
+pub fn small_file_keepalive(
+    ctx: &RunContext,
+    addr: std::net::SocketAddr,
+    clients: usize,
+    seconds: f64,
+    timeout: Duration,
+) -> LoadSpec {
+    LoadSpec {
+        target: Target {
+            addr,
+            host: addr.to_string(),
+            path: format!("/{}", SMALL_FILE.0),
+        },
+        clients,
+        threads: 1,
+        duration: Some(Duration::from_secs_f64(seconds)),
+        total: None,
+        rate: None,
+        close: false,
+        post_bytes: None,
+        timeout,
+        cpus: ctx.load_cpus.clone(),
+        progress: false,
+    }
 }
 
 // ANCHOR: harness_cell_load_spec

@@ -17,12 +17,10 @@
 //! `harness agree` says how closely the cells' CPU figures followed it (over the committed pair:
 //! loosely; `bench-results/README.md` links that report). `--quick` runs without it.
 
-use std::time::Duration;
-
-use super::matrix::SMALL_FILE;
+use super::measure::small_file_keepalive;
 use super::probes::ProcSample;
 use super::supervise::{Launcher, RunContext, Running, start_server};
-use crate::load::{self, IdleConnections, LoadSpec, Target};
+use crate::load::{self, IdleConnections};
 
 /// Seconds of load per probe: about 2,500 requests on the project's VM, so the one request in
 /// flight when the window closes weighs under 0.1 %; it adds about a seventh to each run of a
@@ -49,23 +47,7 @@ impl SpeedProbe {
     /// keep-alive client (None if it could not be measured).
     pub fn measure(&self, ctx: &RunContext) -> Option<f64> {
         let server = self.server.as_ref()?;
-        let spec = LoadSpec {
-            target: Target {
-                addr: server.addr,
-                host: server.addr.to_string(),
-                path: format!("/{}", SMALL_FILE.0),
-            },
-            clients: 1,
-            threads: 1,
-            duration: Some(Duration::from_secs_f64(PROBE_SECONDS)),
-            total: None,
-            rate: None,
-            close: false,
-            post_bytes: None,
-            timeout: ctx.timeout,
-            cpus: ctx.load_cpus.clone(),
-            progress: false,
-        };
+        let spec = small_file_keepalive(ctx, server.addr, 1, PROBE_SECONDS, ctx.timeout);
         let run_ns = || ProcSample::take(server.pid, &[])?.run_ns;
         let before = run_ns()?;
         let report = load::run(&spec, &IdleConnections::none()).ok()?;

@@ -236,10 +236,7 @@ pub(super) const SLOW_MACHINE: f64 = 0.10;
 /// were measured while it read the machine slow (nothing for runs without the probe).
 pub(super) fn probe_line(md: &mut String, results: &Results) {
     let probes: Vec<f64> = results
-        .rows
-        .iter()
-        .flat_map(|r| r.cells.values())
-        .flat_map(|c| c.runs.iter())
+        .runs()
         .filter_map(|r| r.probe_cpu_us_per_request)
         .collect();
     let Some(spread) = Spread::of(probes.iter().copied()) else {
@@ -308,15 +305,9 @@ fn all_cpus(s: &crate::results::Settings) -> Vec<usize> {
 /// One line on VM steal time: the largest share of a cell's window the hypervisor took from the
 /// server's or the load's CPU (nothing when the machine reports none).
 pub(super) fn steal_line(md: &mut String, results: &Results) {
-    let runs = || {
-        results
-            .rows
-            .iter()
-            .flat_map(|r| r.cells.values())
-            .flat_map(|c| c.runs.iter())
-    };
-    let remeasured: u32 = runs().map(|r| r.remeasured_for_steal).sum();
-    let worst = runs()
+    let remeasured: u32 = results.runs().map(|r| r.remeasured_for_steal).sum();
+    let worst = results
+        .runs()
         .flat_map(Run::steal_shares)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     match worst {
