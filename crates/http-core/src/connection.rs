@@ -500,6 +500,25 @@ impl Connection {
         !self.closed && (self.out_pos < self.out.len() || self.source.is_some())
     }
 
+    /// There is output, and it is the last the connection will ever produce: once it is written,
+    /// [`Connection::is_closed`] says so (a response that closes the connection, or one behind
+    /// which nothing more will be read). A server can then write it with `MSG_MORE` (`send(2)`),
+    /// so that the kernel holds the last partial segment until the close and sends it together
+    /// with the FIN: one segment, and one acknowledgement, fewer per connection. False while a
+    /// work route's logic is still to run: the response does not exist yet, and what is queued
+    /// before it must not wait for it.
+    pub fn closes_after_output(&self) -> bool {
+        self.wants_write()
+            && matches!(
+                self.state,
+                ReadState::Closing
+                    | ReadState::Respond {
+                        close: true,
+                        work: None
+                    }
+            )
+    }
+
     /// Nothing more will be read or written: close the socket.
     pub fn is_closed(&self) -> bool {
         self.closed || (matches!(self.state, ReadState::Closing) && !self.wants_write())

@@ -95,3 +95,57 @@ fn a_keep_alive_exchange_needs_no_lingering() {
     assert!(conn.is_closed());
     assert!(!conn.needs_lingering_close());
 }
+
+// ----- `closes_after_output`: the last response, which may leave together with the FIN -------
+
+#[test]
+fn a_closing_response_is_the_last_output_a_keep_alive_one_is_not() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    assert!(!conn.closes_after_output(), "nothing asked yet");
+    conn.handle_input(b"GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", root.t0);
+    assert!(conn.wants_write());
+    assert!(!conn.closes_after_output(), "keep-alive: more may follow");
+    drain(&mut conn, root.t0);
+    assert!(!conn.closes_after_output());
+    conn.handle_input(CLOSE_HELLO, root.t0);
+    assert!(conn.wants_write());
+    assert!(conn.closes_after_output(), "Connection: close");
+    drain(&mut conn, root.t0);
+    assert!(conn.is_closed());
+    assert!(!conn.closes_after_output(), "closed: no output at all");
+}
+
+#[test]
+fn an_http10_response_and_an_error_are_the_last_output() {
+    let root = Root::new();
+    let mut conn = root.conn();
+    conn.handle_input(b"GET /hello.txt HTTP/1.0\r\n\r\n", root.t0);
+    assert!(conn.closes_after_output(), "HTTP/1.0 without keep-alive");
+    let mut conn = root.conn();
+    conn.handle_input(b"BAD\r\n\r\n", root.t0);
+    assert!(conn.wants_write());
+    assert!(conn.closes_after_output(), "400 closes the connection");
+}
+
+#[test]
+fn a_closing_request_with_work_to_run_is_not_the_last_output_yet() {
+    let root = Root::with(|c| c.work_routes = true);
+    let mut conn = root.conn();
+    // A keep-alive request, then a closing one whose logic the server has not run yet: the
+    // first response must not wait for the second.
+    conn.handle_input(
+        b"GET /cpu/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /block/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        root.t0,
+    );
+    assert!(conn.work().is_some(), "the /cpu logic is due");
+    conn.work_done(root.t0);
+    assert!(conn.work().is_some(), "the /block logic is due");
+    assert!(conn.wants_write(), "the /cpu response is queued");
+    assert!(!conn.closes_after_output());
+    conn.work_done(root.t0);
+    assert!(
+        conn.closes_after_output(),
+        "the closing response now exists"
+    );
+}

@@ -103,7 +103,7 @@
 //! call: it polls) and `server-epoll` (one thread waits for many sockets at once: the Reactor).
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown as How, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -408,8 +408,9 @@ fn on_writable(stream: &TcpStream, conn: &mut Connection) -> io::Result<()> {
             "http-core wants to write but gave no output",
         ));
     }
-    // The thread sleeps here until the send buffer has room (a slow client keeps it full).
-    let result = (&*stream).write(output);
+    // The thread sleeps here until the send buffer has room (a slow client keeps it full). The
+    // connection's last bytes go with `MSG_MORE`, to leave with the FIN (`pump::write_output_bytes`).
+    let result = pump::write_output_bytes(&mut &*stream, output, conn.closes_after_output());
     let now = Instant::now();
     match result {
         // A zero-length write of a non-empty buffer should not happen on a socket.

@@ -6,12 +6,13 @@
 //! ready socket means for the connection. After either call, ask [`interest`] what to wait for.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use http_core::Connection;
-use nix::sys::socket::{MsgFlags, Shutdown as How, recv, shutdown};
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, Shutdown as How, recv, send, shutdown};
 
 /// Size of the read buffer a server should pass to [`read_ready`] (one per thread, not per
 /// connection: a connection's own buffer inside `http-core` costs nothing while idle).
@@ -202,7 +203,7 @@ fn write_loop<S: Write + AsFd>(
             // Everything the connection had is written (it may produce more after more input).
             return Ok(Progress::Done);
         }
-        match stream.write(pending) {
+        match write_output_bytes(stream, pending, conn.closes_after_output()) {
             // A zero-length write of a non-empty buffer should not happen on a socket; treat it as
             // a dead peer rather than loop forever.
             Ok(0) => {
@@ -222,6 +223,31 @@ fn write_loop<S: Write + AsFd>(
         }
     }
 }
+
+/// Write `bytes` to the socket, like `write(2)`. When they are the connection's last
+/// (`last`: [`Connection::closes_after_output`]), with `send(2)`'s `MSG_MORE`: the kernel holds
+/// the final partial segment instead of sending it at once, and the `close` (or `shutdown`)
+/// that follows sends it with the FIN in one segment (`tcp_send_fin` adds the FIN to a segment
+/// still queued). A connection-per-request exchange then puts two segments on the wire fewer,
+/// the FIN and the peer's acknowledgement of it. Holding the bytes costs no time, because the
+/// close comes right after; full segments leave as usual. A descriptor that is not a socket
+/// (`ENOTSOCK`: a pipe, a file) takes a plain `write`.
+// ANCHOR: last_segment
+pub fn write_output_bytes<S: Write + AsFd>(
+    stream: &mut S,
+    bytes: &[u8],
+    last: bool,
+) -> io::Result<usize> {
+    if !last {
+        return stream.write(bytes);
+    }
+    let flags = MsgFlags::from_bits_retain(libc::MSG_MORE) | MsgFlags::MSG_NOSIGNAL;
+    match send(stream.as_fd().as_raw_fd(), bytes, flags) {
+        Err(Errno::ENOTSOCK) => stream.write(bytes),
+        result => result.map_err(io::Error::from),
+    }
+}
+// ANCHOR_END: last_segment
 
 /// Do the file read the connection asks for, if any ([`Connection::file_read`]), with one
 /// `pread(2)` on the calling thread. This is how every readiness server reads files, and why it
@@ -485,6 +511,76 @@ mod tests {
         let mut got = Vec::new();
         peer.read_to_end(&mut got).expect("our FIN ends the stream");
         assert_eq!(got, b"response");
+    }
+
+    /// Segments the socket has sent so far (`TCP_INFO`'s `tcpi_segs_out`, see `tcp(7)`).
+    fn segments_sent(stream: &TcpStream) -> u32 {
+        let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: `info` is a writable `tcp_info` of `len` bytes that outlives the call, and
+        // the kernel writes at most `len` bytes into it.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "getsockopt(TCP_INFO): {}",
+            io::Error::last_os_error()
+        );
+        // SAFETY: zero-initialised, then (partly) filled by the kernel: every field is valid.
+        unsafe { info.assume_init() }.tcpi_segs_out
+    }
+
+    /// What the peer of an exchange receives, and how many segments our side sent for it: a
+    /// response of 100 bytes written with `last`, then our FIN (`shutdown`).
+    fn answer_and_shut(last: bool) -> (Vec<u8>, u32) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut ours, _) = listener.accept().expect("accept");
+        let before = segments_sent(&ours);
+        let response = [b'r'; 100];
+        let n = write_output_bytes(&mut ours, &response, last).expect("we answer");
+        assert_eq!(n, response.len());
+        shutdown(ours.as_raw_fd(), How::Write).expect("shutdown");
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).expect("our FIN ends the stream");
+        (got, segments_sent(&ours) - before)
+    }
+
+    #[test]
+    fn the_last_bytes_leave_together_with_the_fin() {
+        let (got, segments) = answer_and_shut(false);
+        assert_eq!(got, [b'r'; 100]);
+        assert_eq!(
+            segments, 2,
+            "not the last: the bytes at once, the FIN after them"
+        );
+        let (got, segments) = answer_and_shut(true);
+        assert_eq!(got, [b'r'; 100], "held bytes are not lost");
+        assert_eq!(
+            segments, 1,
+            "the last: the bytes and the FIN in one segment"
+        );
+    }
+
+    #[test]
+    fn the_last_bytes_to_something_not_a_socket_take_a_plain_write() {
+        let mut stream = Scripted::new();
+        stream.writes.push_back(Ok(5));
+        assert_eq!(
+            write_output_bytes(&mut stream, b"hello", true).expect("written"),
+            5
+        );
+        assert_eq!(stream.written, b"hello");
     }
 
     #[test]

@@ -761,11 +761,12 @@ impl Server {
         }
         let len = u32::try_from(pending.len()).unwrap_or(u32::MAX);
         let bytes = pending.as_ptr();
+        let last = client.conn.closes_after_output();
         // SAFETY: `bytes..bytes+len` is the connection's pending output. The connection lives in
         // this boxed client, which is not moved or freed while `in_flight > 0`, and no `&mut`
         // method of the connection is called while `io == Io::Send` (`advance` returns early,
         // closing waits for the completion), so the bytes stay put until the send completes.
-        unsafe { self.ring.push_send(fd, bytes, len, Token::Send(slot)) }?;
+        unsafe { self.ring.push_send(fd, bytes, len, last, Token::Send(slot)) }?;
         client.io = Io::Send;
         client.in_flight += 1;
         Ok(true)

@@ -350,7 +350,10 @@ impl Ring {
     }
 
     /// Send `len` bytes starting at `buf`, with `MSG_NOSIGNAL` (a dead peer is an `EPIPE`
-    /// completion, never a signal). A stream send may complete short: the result says how many.
+    /// completion, never a signal), and with `MSG_MORE` when they are the connection's `last`
+    /// (the close that follows sends the final partial segment together with the FIN; see
+    /// `server_common::pump::write_output_bytes`). A stream send may complete short: the result
+    /// says how many.
     ///
     /// # Safety
     ///
@@ -361,10 +364,12 @@ impl Ring {
         fd: RawFd,
         buf: *const u8,
         len: u32,
+        last: bool,
         token: Token,
     ) -> io::Result<()> {
+        let more = if last { libc::MSG_MORE } else { 0 };
         let entry = opcode::Send::new(types::Fd(fd), buf, len)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(libc::MSG_NOSIGNAL | more)
             .build()
             .user_data(token.to_user_data());
         // SAFETY: the caller keeps `buf` valid and unchanged until the completion (this
