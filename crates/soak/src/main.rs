@@ -17,7 +17,9 @@
 //! - memory: the first round may grow it up to [`RSS_CEILING_KIB`] (glibc keeps freed memory in
 //!   its arenas, and `server-aio`'s pool of helper threads grows with the connections), but the
 //!   second round, the same load again, may add at most [`RSS_SLACK_KIB`]: memory that keeps
-//!   growing with the same work is a leak;
+//!   growing with the same work is a leak. A second round that grew more is followed by a third,
+//!   and only growth in both counts: a pool of helper threads that reached its size late (the
+//!   first round's load happened to need fewer of them) stops there, a leak grows again;
 //!
 //! and at the end that a normal request is still answered and SIGTERM ends the server with exit
 //! status 0.
@@ -80,7 +82,10 @@ struct Outcome {
     fds: (usize, usize),
     /// The open-file cache's descriptors at the end.
     cache_fds: usize,
+    /// Resident memory before the load, after the first round and after the last, KiB.
     rss_kib: (u64, u64, u64),
+    /// Rounds of load run: 2, or 3 when the second grew memory (see the crate doc).
+    rounds: usize,
     requests: u64,
     load_errors: u64,
     faults: u64,
@@ -132,6 +137,7 @@ fn main() -> ExitCode {
             fds: (0, 0),
             cache_fds: 0,
             rss_kib: (0, 0, 0),
+            rounds: 0,
             requests: 0,
             load_errors: 0,
             faults: 0,
@@ -145,7 +151,7 @@ fn main() -> ExitCode {
             "FAIL"
         };
         println!(
-            "{verdict} {:<32} fds {:>3} -> {:<3} (+{} cached files) RSS {:>5.1} -> {:>5.1} -> {:>5.1} MiB  {} requests ({} load errors), {} faults{}",
+            "{verdict} {:<32} fds {:>3} -> {:<3} (+{} cached files) RSS {:>5.1} -> {:>5.1} -> {:>5.1} MiB ({} rounds)  {} requests ({} load errors), {} faults{}",
             mode.label(),
             outcome.fds.0,
             outcome.fds.1,
@@ -153,6 +159,7 @@ fn main() -> ExitCode {
             outcome.rss_kib.0 as f64 / 1024.0,
             outcome.rss_kib.1 as f64 / 1024.0,
             outcome.rss_kib.2 as f64 / 1024.0,
+            outcome.rounds,
             outcome.requests,
             outcome.load_errors,
             outcome.faults,
@@ -208,13 +215,14 @@ fn soak(mode: &Mode, binary: &Path, harness: &Path, load: Duration) -> Outcome {
     let rss_before = probe::rss_kib(pid).unwrap_or(0);
 
     // Two rounds of load and faults. The first shows where memory settles once allocators and
-    // thread pools have grown to the load; a leak makes the second round grow it again.
+    // thread pools have grown to the load; a leak makes the second round grow it again, and a
+    // third round tells a leak (grows again) from memory that settled late (does not).
     let mut requests = 0;
     let mut load_errors = 0;
     let mut faults = 0;
     let mut fds_after = fds_before;
-    let mut rss_rounds = [0u64; 2];
-    for rss_after_round in &mut rss_rounds {
+    let mut rss_rounds: Vec<u64> = Vec::new();
+    while rss_rounds.len() < 2 || (rss_rounds.len() == 2 && grew(&rss_rounds)) {
         let round = load_and_faults(addr, harness, load / 2, &mut failures);
         requests += round.requests;
         load_errors += round.load_errors;
@@ -223,19 +231,22 @@ fn soak(mode: &Mode, binary: &Path, harness: &Path, load: Duration) -> Outcome {
         if fds_after != fds_before {
             failures.push(format!("descriptors {fds_before} -> {fds_after}"));
         }
-        *rss_after_round = probe::rss_kib(pid).unwrap_or(u64::MAX);
+        rss_rounds.push(probe::rss_kib(pid).unwrap_or(u64::MAX));
     }
-    let [rss_first, rss_second] = rss_rounds;
+    let rss_first = rss_rounds[0];
+    let rss_last = rss_rounds[rss_rounds.len() - 1];
     if rss_first > rss_before + RSS_CEILING_KIB {
         failures.push(format!(
             "RSS grew by {} KiB in the first round (ceiling {RSS_CEILING_KIB} KiB)",
             rss_first - rss_before
         ));
     }
-    if rss_second > rss_first + RSS_SLACK_KIB {
+    if rss_rounds.len() == 3 && grew(&rss_rounds[1..]) {
         failures.push(format!(
-            "RSS grew again by {} KiB in the second round (bound {RSS_SLACK_KIB} KiB): a leak",
-            rss_second - rss_first
+            "RSS grew again by {} and then {} KiB in the second and third rounds (bound \
+             {RSS_SLACK_KIB} KiB each): a leak",
+            rss_rounds[1] - rss_rounds[0],
+            rss_rounds[2] - rss_rounds[1]
         ));
     }
     match get(addr, "/hello.txt") {
@@ -259,12 +270,19 @@ fn soak(mode: &Mode, binary: &Path, harness: &Path, load: Duration) -> Outcome {
     Outcome {
         fds: (fds_before, fds_after),
         cache_fds,
-        rss_kib: (rss_before, rss_first, rss_second),
+        rss_kib: (rss_before, rss_first, rss_last),
+        rounds: rss_rounds.len(),
         requests,
         load_errors,
         faults,
         failures,
     }
+}
+
+/// Whether resident memory grew by more than [`RSS_SLACK_KIB`] from the first of two rounds to
+/// the second (`rounds`: RSS after each, in KiB).
+fn grew(rounds: &[u64]) -> bool {
+    matches!(rounds, [before, after, ..] if *after > before.saturating_add(RSS_SLACK_KIB))
 }
 
 /// What one round of load and faults did.
@@ -380,4 +398,26 @@ fn finish_load(child: std::io::Result<Child>) -> Result<(u64, u64), String> {
         kinds.values().filter_map(serde_json::Value::as_u64).sum()
     });
     Ok((requests, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_counts_only_past_the_slack() {
+        assert!(!grew(&[]), "no rounds");
+        assert!(!grew(&[100]), "one round");
+        assert!(!grew(&[100, 100 + RSS_SLACK_KIB]), "at the bound");
+        assert!(grew(&[100, 101 + RSS_SLACK_KIB]), "past it");
+        assert!(!grew(&[500, 100]), "shrinking");
+        assert!(
+            !grew(&[u64::MAX, u64::MAX]),
+            "unreadable RSS does not overflow"
+        );
+        assert!(
+            grew(&[100, 200 + RSS_SLACK_KIB, 100]),
+            "the first two decide"
+        );
+    }
 }
