@@ -609,7 +609,8 @@ fn repeats(md: &mut String, m: &MetricAgreement, a: &Results, b: &Results) {
         return;
     }
     let needed = needed.ceil();
-    let hours = a.wall_seconds.max(b.wall_seconds) * needed / runs as f64 / 3600.0;
+    let wall = a.wall_seconds.max(b.wall_seconds);
+    let hours = wall * needed / runs as f64 / 3600.0;
     let _ = writeln!(
         md,
         "With R runs per cell, a difference between the two runs would shrink by √({runs}/R); \
@@ -618,7 +619,7 @@ fn repeats(md: &mut String, m: &MetricAgreement, a: &Results, b: &Results) {
          {:.0} min. A low estimate: the law holds for large R, and a shift between the runs \
          does not shrink with repeats.\n",
         GATE * 100.0,
-        a.wall_seconds.max(b.wall_seconds) / 60.0
+        wall / 60.0
     );
 }
 

@@ -252,8 +252,9 @@ pub(super) fn probe_line(md: &mut String, results: &Results) {
          ({} {}) answering one keep-alive client for a moment (`probe_cpu_us_per_request` per \
          run in results.json). It cost a median of {:.1} µs of CPU per request, {:.1}–{:.1} over \
          the {} runs: the same work, so the range is the machine's, not the models'. Measured \
-         while it cost {:.0} % or more above its median: {} of the runs ({:.0} %), whose CPU \
-         figures a slower machine inflated.\n",
+         while it cost {:.0} % or more above its median: {} of the runs ({:.0} %). How closely \
+         the cells' CPU figures followed it is for `harness agree` to say (*The machine's \
+         speed*).\n",
         CONTROL.0,
         CONTROL.1,
         spread.median,
