@@ -87,9 +87,10 @@ pub struct Settings {
 pub struct ServerFigures {
     /// User + system CPU seconds over the measured window (all threads).
     pub cpu_seconds: f64,
-    /// Where `cpu_seconds` comes from: `schedstat` (the threads' run time in nanoseconds, when
-    /// the same threads lived through the window) or `ticks` (utime + stime, 10 ms steps,
-    /// including threads that exited).
+    /// Where `cpu_seconds` comes from: `cpu-clock` (the process CPU clock, nanoseconds, threads
+    /// that exited included), `ticks` (utime + stime, 10 ms steps, when the clock could not be
+    /// read), or `schedstat` in the runs up to 2026-12-04T10-35-11Z (the live threads' run times: it missed
+    /// threads that started and ended inside the window, so those runs under-count server-aio).
     pub cpu_source: String,
     /// The user-mode part of `cpu_seconds` (the tick counts' split, scaled to it).
     pub user_seconds: f64,

@@ -395,6 +395,40 @@ pub fn try_wait4(pid: u32) -> io::Result<Option<ChildUsage>> {
     }
 }
 
+/// CPU time of a whole process in nanoseconds: every thread it has, **including threads that
+/// already exited** (`clock_getcpuclockid(3)`, then `clock_gettime(2)` on that clock; the kernel
+/// adds the exited threads' run time to the thread group's total when they exit). Summing
+/// `/proc/PID/task/*/schedstat` instead misses a thread that started and ended between two
+/// samples, as glibc's POSIX AIO helper threads do.
+pub fn process_cpu_ns(pid: u32) -> io::Result<u64> {
+    // The clock id is made of `!pid << 3`: past this, the shift would wrap into another clock
+    // (pid 0 is this process's own clock). Linux pids stop at 2^22.
+    if pid == 0 || pid > (i32::MAX >> 3) as u32 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("clock_getcpuclockid: {pid} is not a process id"),
+        ));
+    }
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid place for the clock id for the duration of the call. The
+    // function returns an error number instead of setting errno.
+    let err = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) };
+    if err != 0 {
+        return Err(context(
+            io::Error::from_raw_os_error(err),
+            "clock_getcpuclockid",
+        ));
+    }
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the duration of the call.
+    cvt(unsafe { libc::clock_gettime(clock, &mut now) })
+        .map_err(|e| context(e, "clock_gettime(process CPU clock)"))?;
+    Ok(now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
+}
+
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), for `/proc/<pid>/stat` times.
 pub fn clock_ticks() -> f64 {
     // SAFETY: plain syscall.
@@ -480,5 +514,50 @@ mod tests {
     fn a_cpu_past_the_mask_is_refused_before_any_syscall() {
         let err = CpuSet::single(libc::CPU_SETSIZE as usize).expect_err("no such CPU");
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    /// The calling thread's own CPU time in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`).
+    fn thread_cpu_ns() -> u64 {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid timespec for the duration of the call.
+        cvt(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) })
+            .expect("clock_gettime");
+        now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+    }
+
+    #[test]
+    fn the_process_clock_counts_a_thread_that_came_and_went() {
+        let pid = std::process::id();
+        let before = process_cpu_ns(pid).expect("our own CPU clock");
+        // A thread that spins for 30 ms of its own CPU time, then exits.
+        let spun = std::thread::spawn(|| {
+            let start = thread_cpu_ns();
+            while thread_cpu_ns() - start < 30_000_000 {}
+            thread_cpu_ns() - start
+        })
+        .join()
+        .expect("the spinning thread");
+        let after = process_cpu_ns(pid).expect("our own CPU clock");
+        // Summing the live threads' schedstat would have lost those 30 ms: the thread is gone.
+        assert!(
+            after - before >= spun,
+            "grew {} ns, the exited thread ran {spun} ns",
+            after - before
+        );
+        for not_a_pid in [0, u32::MAX >> 1] {
+            let err = process_cpu_ns(not_a_pid).expect_err("not a pid");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{not_a_pid}");
+        }
+        // A child that has exited and been reaped has no clock any more.
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let gone = child.id();
+        child.wait().expect("reap true");
+        let err = process_cpu_ns(gone).expect_err("a reaped child");
+        assert!(err.to_string().contains("clock_getcpuclockid"), "{err}");
     }
 }

@@ -155,16 +155,16 @@ fn figures(
 ) -> Option<ServerFigures> {
     let (before, after) = (before.as_ref()?, after.as_ref()?);
     let tick_seconds = (after.cpu_seconds - before.cpu_seconds).max(0.0);
-    // Per-thread sums are exact when no thread exited during the window (threads started in it
-    // and still alive count fully). Connection-per-request runs on a thread-per-connection
-    // server start and end threads inside the window, so there (and whenever a thread from the
-    // start is gone) the reaped child's rusage is used instead; it also counts the shutdown.
+    // Context switches are summed over the live threads: exact when no thread exited during
+    // the window. Connection-per-request runs on a thread-per-connection server start and end
+    // threads inside it, so there (and whenever a thread from the start is gone) the reaped
+    // child's rusage is used instead; it also counts the shutdown.
     let threads_stable = !churn && before.tids.iter().all(|t| after.tids.contains(t));
-    // CPU time: the threads' nanosecond run times when the same threads lived through the
-    // window (utime/stime move in 10 ms ticks: ±8 % on a 2 s cell at 5,000 req/s); the tick
-    // counts otherwise, which include threads that exited.
-    let (cpu_seconds, cpu_source) = match (before.run_ns, after.run_ns) {
-        (Some(b), Some(a)) if threads_stable => (a.saturating_sub(b) as f64 / 1e9, "schedstat"),
+    // CPU time: the process CPU clock in nanoseconds, which also counts threads that started
+    // and ended inside the window (glibc's AIO helpers do); utime/stime move in 10 ms ticks
+    // (±8 % on a 2 s cell at 5,000 req/s) and are the fallback.
+    let (cpu_seconds, cpu_source) = match (before.cpu_ns, after.cpu_ns) {
+        (Some(b), Some(a)) => (a.saturating_sub(b) as f64 / 1e9, "cpu-clock"),
         _ => (tick_seconds, "ticks"),
     };
     // The user/system split comes from the ticks only: scale it to the total used.
@@ -342,13 +342,13 @@ mod tests {
         }
     }
 
-    fn sample(ticks: f64, run_ns: Option<u64>, tids: &[u32]) -> ProcSample {
+    fn sample(ticks: f64, cpu_ns: Option<u64>, tids: &[u32]) -> ProcSample {
         ProcSample {
             cpu_seconds: ticks,
             user_seconds: ticks / 4.0,
             system_seconds: ticks * 3.0 / 4.0,
             server_cpu: None,
-            run_ns,
+            cpu_ns,
             context_switches: 0,
             tids: tids.to_vec(),
             threads: tids.len() as u64,
@@ -357,23 +357,27 @@ mod tests {
     }
 
     #[test]
-    fn cpu_time_is_the_threads_nanoseconds_when_they_all_lived_through_the_window() {
+    fn cpu_time_is_the_process_clock_even_when_threads_came_and_went() {
         let before = Some(sample(1.00, Some(1_000_000_000), &[1, 2]));
         let after = Some(sample(1.10, Some(1_123_000_000), &[1, 2]));
         let f = figures(&before, &after, None, 1000, "", false, 1.0).expect("figures");
-        assert_eq!((f.cpu_source.as_str(), f.cpu_seconds), ("schedstat", 0.123));
+        assert_eq!((f.cpu_source.as_str(), f.cpu_seconds), ("cpu-clock", 0.123));
         assert!((f.user_seconds + f.system_seconds - 0.123).abs() < 1e-9);
         assert!(
             (f.system_seconds / f.cpu_seconds - 0.75).abs() < 1e-9,
             "the ticks' split"
         );
-        // A thread gone (or connection churn): the ticks, which count exited threads.
-        let gone = Some(sample(1.10, Some(1_050_000_000), &[1]));
+        // A thread gone, or connection churn: the clock still counts the exited threads.
+        let gone = Some(sample(1.10, Some(1_150_000_000), &[1]));
         let f = figures(&before, &gone, None, 1000, "", false, 1.0).expect("figures");
+        assert_eq!((f.cpu_source.as_str(), f.cpu_seconds), ("cpu-clock", 0.15));
+        let f = figures(&before, &after, None, 1000, "", true, 1.0).expect("figures");
+        assert_eq!(f.cpu_source, "cpu-clock");
+        // No clock: the ticks.
+        let no_clock = Some(sample(1.10, None, &[1, 2]));
+        let f = figures(&before, &no_clock, None, 1000, "", false, 1.0).expect("figures");
         assert_eq!(f.cpu_source, "ticks");
         assert!((f.cpu_seconds - 0.10).abs() < 1e-9);
-        let f = figures(&before, &after, None, 1000, "", true, 1.0).expect("figures");
-        assert_eq!(f.cpu_source, "ticks");
     }
 
     #[test]

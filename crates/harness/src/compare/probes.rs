@@ -29,9 +29,9 @@ pub struct ProcSample {
     pub system_seconds: f64,
     /// Busy and stolen time of the server's CPUs (all processes, summed), from /proc/stat.
     pub server_cpu: Option<CpuTimes>,
-    /// CPU time of the live threads in nanoseconds (sum of their `schedstat`), when every
-    /// thread's could be read: precise, but blind to threads that exited.
-    pub run_ns: Option<u64>,
+    /// CPU time of the whole process in nanoseconds, from its CPU clock: precise, and it
+    /// counts threads that exited (None if the clock could not be read).
+    pub cpu_ns: Option<u64>,
     pub context_switches: u64,
     pub tids: Vec<u32>,
     pub threads: u64,
@@ -59,7 +59,6 @@ impl ProcSample {
         };
         let mut context_switches = 0;
         let mut tids = Vec::new();
-        let mut run_ns = Some(0u64);
         if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
             for task in tasks.flatten() {
                 let Some(tid) = task
@@ -70,16 +69,6 @@ impl ProcSample {
                     continue;
                 };
                 tids.push(tid);
-                // The thread's time on a CPU in nanoseconds (`proc(5)`, /proc/PID/schedstat),
-                // not rounded to clock ticks (10 ms) as utime/stime are.
-                if let Some(ns) = fs::read_to_string(task.path().join("schedstat"))
-                    .ok()
-                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                {
-                    run_ns = run_ns.map(|sum| sum + ns);
-                } else {
-                    run_ns = None;
-                }
                 if let Ok(s) = fs::read_to_string(task.path().join("status")) {
                     for line in s.lines() {
                         if let Some(v) = line
@@ -97,7 +86,8 @@ impl ProcSample {
             user_seconds: utime / sys::clock_ticks(),
             system_seconds: stime / sys::clock_ticks(),
             server_cpu: cpu_set_times(server_cpus),
-            run_ns: if tids.is_empty() { None } else { run_ns },
+            // Nanoseconds, not the 10 ms clock ticks of utime/stime.
+            cpu_ns: sys::process_cpu_ns(pid).ok(),
             context_switches,
             tids,
             threads: field("Threads:").unwrap_or(0),

@@ -11,7 +11,7 @@
 //! How. One reference server (`server-epoll`, the control row's command) runs for the whole of
 //! `harness compare`, pinned like the cells' servers and idle between probes. Just before each run
 //! of a cell, the probe sends it keep-alive requests from one client for [`PROBE_SECONDS`] and
-//! records the server's CPU µs per request (its threads' `schedstat`): the same fixed task, so its
+//! records the server's CPU µs per request (its process CPU clock): the same fixed task, so its
 //! changes are the machine's. One client, because each request then wakes the server and the
 //! client once, as most cells do. `results.md` states how far the probe moved over the run, and
 //! `harness agree` says how closely the cells' CPU figures followed it (over the committed pair:
@@ -48,10 +48,10 @@ impl SpeedProbe {
     pub fn measure(&self, ctx: &RunContext) -> Option<f64> {
         let server = self.server.as_ref()?;
         let spec = small_file_keepalive(ctx, server.addr, 1, PROBE_SECONDS, ctx.timeout);
-        let run_ns = || ProcSample::take(server.pid, &[])?.run_ns;
-        let before = run_ns()?;
+        let cpu_ns = || ProcSample::take(server.pid, &[])?.cpu_ns;
+        let before = cpu_ns()?;
         let report = load::run(&spec, &IdleConnections::none()).ok()?;
-        let after = run_ns()?;
+        let after = cpu_ns()?;
         per_request(after.saturating_sub(before), report.requests)
     }
 }

@@ -54,7 +54,7 @@ fn measured_cell(rps: f64, p99_us: f64, errors: Errors) -> Cell {
     };
     let server = ServerFigures {
         cpu_seconds: 0.5,
-        cpu_source: "schedstat".into(),
+        cpu_source: "cpu-clock".into(),
         user_seconds: 0.2,
         system_seconds: 0.3,
         cpu_ms_per_1k_requests: Some(12.34),

@@ -59,7 +59,7 @@ fn run(rps: f64, cpu_ms: f64, errors: u64) -> Run {
         },
         server: Some(ServerFigures {
             cpu_seconds: 0.5,
-            cpu_source: "schedstat".into(),
+            cpu_source: "cpu-clock".into(),
             user_seconds: 0.2,
             system_seconds: 0.3,
             cpu_ms_per_1k_requests: Some(cpu_ms),
