@@ -201,6 +201,7 @@ where
         .y_label_formatter(&|y| format_y(*y, y_thousands))
         .draw()
         .map_err(chart_err)?;
+    let mut clipped_xs: Vec<f64> = Vec::new();
     for series in &panel.series {
         let (colour, (on, off)) = styles.of(series.row);
         let line = colour.stroke_width(2);
@@ -216,13 +217,22 @@ where
             }
         }
         for p in &series.points {
-            draw_point(&mut chart, p, colour, y_max)?;
+            // Failed points above the axis are drawn at its top: stack those that share an x,
+            // so that their labels do not print over each other.
+            let off_scale = p.failed && p.median > y_max;
+            let stack = clipped_xs.iter().filter(|&&x| x == p.x).count();
+            if off_scale {
+                clipped_xs.push(p.x);
+            }
+            draw_point(&mut chart, p, colour, y_max, stack)?;
         }
     }
     Ok(())
 }
 
-/// A healthy point: a dot at the median and a whisker from min to max; a failed one: ✗.
+/// A healthy point: a dot at the median and a whisker from min to max; a failed one: ✗. A failed
+/// point above the axis is drawn at its top with its value, `stack` steps lower when as many
+/// such points at the same x were drawn before it.
 fn draw_point<X>(
     chart: &mut ChartContext<
         '_,
@@ -232,13 +242,18 @@ fn draw_point<X>(
     p: &Point,
     colour: RGBColor,
     y_max: f64,
+    stack: usize,
 ) -> io::Result<()>
 where
     X: Ranged<ValueType = f64>,
 {
     if p.failed {
         let clipped = p.median > y_max;
-        let y = if clipped { y_max * 0.96 } else { p.median };
+        let y = if clipped {
+            y_max * (0.96 - 0.09 * stack as f64)
+        } else {
+            p.median
+        };
         chart
             .draw_series(once(Cross::new((p.x, y), 7, colour.stroke_width(3))))
             .map_err(chart_err)?;
@@ -249,7 +264,7 @@ where
                         + Text::new(
                             format!("↑ {}", format_y(p.median, p.median >= 10_000.0)),
                             (-48, 6),
-                            (FONT, SMALL_PX),
+                            (FONT, SMALL_PX).into_font().color(&colour),
                         ),
                 ))
                 .map_err(chart_err)?;

@@ -353,3 +353,46 @@ fn a_run_stolen_from_is_measured_again_twice_at_most() {
         "the last attempt stands"
     );
 }
+
+#[test]
+fn failed_points_above_the_axis_at_one_x_are_stacked_not_printed_over_each_other() {
+    let mut r = results();
+    // At a fixed rate with 1,000 idle connections, poll and epoll both fail, far above the
+    // healthy cells' CPU per request (about 20 µs): both are drawn at the top of the axis.
+    let rate = scenario("rate", 50, 1000);
+    for (index, cpu_us) in [(1, 90.0), (2, 150.0)] {
+        let failing = row(
+            "any",
+            "",
+            vec![(&rate, Cell::from_runs(vec![run(300.0, cpu_us, 7)]))],
+        );
+        let cell = failing
+            .cells
+            .get(&rate.id)
+            .expect("the failing cell")
+            .clone();
+        r.rows[index].cells.insert(rate.id.clone(), cell);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    draw_all(&r, dir.path());
+    let svg = std::fs::read_to_string(dir.path().join("lesson-multiplexing.svg")).expect("svg");
+    // Every off-scale label: its text and its y.
+    let labels: Vec<(String, String)> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = t.split_once('>')?.1.split_once("</text>")?.0;
+            let y = t.split_once("y=\"")?.1.split_once('"')?.0;
+            body.contains('↑')
+                .then(|| (body.to_string(), y.to_string()))
+        })
+        .collect();
+    let y_of = |value: &str| {
+        labels
+            .iter()
+            .find(|(t, _)| t.contains(value))
+            .map(|(_, y)| y.clone())
+    };
+    assert!(y_of("90").is_some() && y_of("150").is_some(), "{labels:?}");
+    assert_ne!(y_of("90"), y_of("150"), "two labels at one x share a line");
+}
