@@ -52,10 +52,12 @@
 //! magnitude): with 300 idle connections, `/proc/<pid>/status` says **303 threads** (300
 //! helpers, the main thread, the acceptor, the doorbell's helper) where `server-sigio` runs 1.
 //! Its throughput against the other servers and nginx is in the committed benchmark run
-//! (`bench-results/2026-12-04T04-42-04Z-vm/results.md`, the keep-alive tables; referenced, not copied):
-//! far below `server-epoll`, because every request is two operations (a read, a write), and
-//! each is a hand-off to a helper thread and back — a futex wake-up, a queued signal or an
-//! `aio_suspend` return, and context switches — where a Reactor makes two plain syscalls.
+//! (`bench-results/2026-12-04T16-07-41Z-vm/results.md`, the keep-alive tables; referenced, not copied):
+//! far below `server-epoll`, at several times its CPU per request (column *CPU ms/1k*), because
+//! every request is two operations (a read, a write), and each is a hand-off to a helper thread
+//! and back — a futex wake-up, a queued signal or an `aio_suspend` return, and context switches —
+//! where a Reactor makes two plain syscalls. glibc also keeps ending idle helpers and starting
+//! new ones under load (`clone3` in the run's *Syscalls per request* table).
 //!
 //! ## Limits
 //! - Sockets must stay **blocking**: on an `O_NONBLOCK` socket glibc's `read` says `EAGAIN` at

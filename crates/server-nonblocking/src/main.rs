@@ -46,7 +46,7 @@
 //! ## What one more connection costs
 //! A slot in the table (the connection's `http-core` state), and one more syscall in every pass.
 //!
-//! How that cost grows is in the committed benchmark run: `bench-results/2026-12-04T04-42-04Z-vm/results.md`,
+//! How that cost grows is in the committed benchmark run: `bench-results/2026-12-04T16-07-41Z-vm/results.md`,
 //! the `idle-0`, `idle-1000`, `idle-5000` and `idle-9000` tables (50 active keep-alive clients
 //! plus N idle connections held by the load generator), column *CPU ms/1k* — server CPU time per
 //! 1,000 requests — for this server against `server-epoll`. (Numbers are referenced, not copied,

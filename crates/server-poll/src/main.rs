@@ -51,7 +51,7 @@
 //! is O(n) in the number of connections even when a single one is ready: with 10,000 idle
 //! keep-alive connections and one busy client, each of that client's requests pays for 10,000.
 //!
-//! How that cost grows is in the committed benchmark run: `bench-results/2026-12-04T04-42-04Z-vm/results.md`,
+//! How that cost grows is in the committed benchmark run: `bench-results/2026-12-04T16-07-41Z-vm/results.md`,
 //! the `idle-0`, `idle-1000`, `idle-5000` and `idle-9000` tables (50 active keep-alive clients
 //! plus N idle connections held by the load generator), column *CPU ms/1k* — server CPU time per
 //! 1,000 requests — for this server against `server-epoll`. (Numbers are referenced, not copied,

@@ -64,7 +64,7 @@
 //! ## What one more connection costs
 //! Two bits, a slot in the table — and a share of the three O(n) passes on every wake-up.
 //!
-//! How that cost grows is in the committed benchmark run: `bench-results/2026-12-04T04-42-04Z-vm/results.md`,
+//! How that cost grows is in the committed benchmark run: `bench-results/2026-12-04T16-07-41Z-vm/results.md`,
 //! the `idle-0`, `idle-1000`, `idle-5000` and `idle-9000` tables (50 active keep-alive clients
 //! plus N idle connections held by the load generator), column *CPU ms/1k* — server CPU time per
 //! 1,000 requests — for this server against `server-epoll`. (Numbers are referenced, not copied,
