@@ -419,13 +419,17 @@ pub fn process_cpu_ns(pid: u32) -> io::Result<u64> {
             "clock_getcpuclockid",
         ));
     }
+    clock_ns(clock).map_err(|e| context(e, "clock_gettime(process CPU clock)"))
+}
+
+/// `clock_gettime(2)` on `clock`, in nanoseconds.
+fn clock_ns(clock: libc::clockid_t) -> io::Result<u64> {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `now` is a valid timespec for the duration of the call.
-    cvt(unsafe { libc::clock_gettime(clock, &mut now) })
-        .map_err(|e| context(e, "clock_gettime(process CPU clock)"))?;
+    cvt(unsafe { libc::clock_gettime(clock, &mut now) })?;
     Ok(now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
 }
 
@@ -518,14 +522,7 @@ mod tests {
 
     /// The calling thread's own CPU time in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`).
     fn thread_cpu_ns() -> u64 {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `now` is a valid timespec for the duration of the call.
-        cvt(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) })
-            .expect("clock_gettime");
-        now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+        clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).expect("clock_gettime")
     }
 
     #[test]

@@ -217,22 +217,15 @@ where
             }
         }
         for p in &series.points {
-            // Failed points above the axis are drawn at its top: stack those that share an x,
-            // so that their labels do not print over each other.
-            let off_scale = p.failed && p.median > y_max;
-            let stack = clipped_xs.iter().filter(|&&x| x == p.x).count();
-            if off_scale {
-                clipped_xs.push(p.x);
-            }
-            draw_point(&mut chart, p, colour, y_max, stack)?;
+            draw_point(&mut chart, p, colour, y_max, &mut clipped_xs)?;
         }
     }
     Ok(())
 }
 
 /// A healthy point: a dot at the median and a whisker from min to max; a failed one: ✗. A failed
-/// point above the axis is drawn at its top with its value, `stack` steps lower when as many
-/// such points at the same x were drawn before it.
+/// point above the axis is drawn at its top with its value, one step lower for each such point
+/// already drawn at the same x (`clipped_xs`, the panel's), so that labels do not overprint.
 fn draw_point<X>(
     chart: &mut ChartContext<
         '_,
@@ -242,7 +235,7 @@ fn draw_point<X>(
     p: &Point,
     colour: RGBColor,
     y_max: f64,
-    stack: usize,
+    clipped_xs: &mut Vec<f64>,
 ) -> io::Result<()>
 where
     X: Ranged<ValueType = f64>,
@@ -250,6 +243,8 @@ where
     if p.failed {
         let clipped = p.median > y_max;
         let y = if clipped {
+            let stack = clipped_xs.iter().filter(|&&x| x == p.x).count();
+            clipped_xs.push(p.x);
             y_max * (0.96 - 0.09 * stack as f64)
         } else {
             p.median

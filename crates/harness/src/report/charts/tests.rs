@@ -361,17 +361,8 @@ fn failed_points_above_the_axis_at_one_x_are_stacked_not_printed_over_each_other
     // healthy cells' CPU per request (about 20 µs): both are drawn at the top of the axis.
     let rate = scenario("rate", 50, 1000);
     for (index, cpu_us) in [(1, 90.0), (2, 150.0)] {
-        let failing = row(
-            "any",
-            "",
-            vec![(&rate, Cell::from_runs(vec![run(300.0, cpu_us, 7)]))],
-        );
-        let cell = failing
-            .cells
-            .get(&rate.id)
-            .expect("the failing cell")
-            .clone();
-        r.rows[index].cells.insert(rate.id.clone(), cell);
+        let failing = Cell::from_runs(vec![run(300.0, cpu_us, 7)]);
+        r.rows[index].cells.insert(rate.id.clone(), failing);
     }
     let dir = tempfile::tempdir().expect("temp dir");
     draw_all(&r, dir.path());
